@@ -1,0 +1,211 @@
+"""Pascal VOC detection dataset, label-for-label equal to ``gluoncv.data.VOCDetection`` on valid data.
+
+Reads ``root/VOC<year>/{Annotations/<id>.xml, ImageSets/Main/<split>.txt, JPEGImages/<id>.jpg}``.
+Labels are ``(N, 6)`` float32 ``[xmin, ymin, xmax, ymax, class_id, difficult]`` with 1 subtracted from
+every XML coordinate (VOC is 1-based, labels are 0-based, as in GluonCV). Bad annotations follow the
+rules of :mod:`gluon_bof.data.validation` (see docs/datasets.md) instead of GluonCV's per-box log lines.
+"""
+import os
+import xml.etree.ElementTree as ET
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .base import DetectionDataset, check_boxes, empty_label, image_header, positive_size
+from .validation import DatasetError, ProblemLog, file_error
+
+VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
+               'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
+               'train', 'tvmonitor')
+
+Split = Tuple[Union[int, str], str]
+_COORDS = ("xmin", "ymin", "xmax", "ymax")
+
+
+def check_class_list(classes: Sequence[str], what: str = "classes") -> Tuple[str, ...]:
+    """Validate a class list: non-empty, unique, stripped, lowercase strings (XML names are lowercased)."""
+    if isinstance(classes, str) or not len(classes):
+        raise ValueError("%s must be a non-empty list of class names, got %r" % (what, classes))
+    for c in classes:
+        if not isinstance(c, str) or not c or c != c.strip().lower():
+            raise ValueError("%s: class name %r must be a non-empty lowercase string without surrounding "
+                             "spaces (names read from annotations are stripped and lowercased)" % (what, c))
+    dupes = sorted(set(c for c in classes if list(classes).count(c) > 1))
+    if dupes:
+        raise ValueError("%s: duplicated class names %s" % (what, dupes))
+    return tuple(classes)
+
+
+class VOCDetection(DetectionDataset):
+    """Pascal VOC (or any dataset in its layout) as ``(image, label)`` items.
+
+    Parameters
+    ----------
+    root : str
+        Folder holding ``VOC2007``, ``VOC2012``... (GluonCV's default ``~/.mxnet/datasets/voc``).
+    splits : sequence of (year or folder name, split name)
+        E.g. ``((2007, 'trainval'), (2012, 'trainval'))``; an int year means folder ``VOC<year>``.
+    transform : callable, optional
+        Applied as ``transform(img, label)`` by ``__getitem__``.
+    index_map : dict, optional
+        Class name -> class id (default: position in ``classes``).
+    preload_label : bool
+        Parse every annotation at construction (checks everything up front, warns once per rule).
+        When False, annotations are parsed on access: errors still raise, clips/drops are silent.
+    classes : sequence of str, optional
+        Custom class list (default: the 20 VOC classes). Objects of other classes are skipped.
+    image_ext : str
+        Extension of the files in ``JPEGImages``.
+    strict : bool
+        Raise :class:`DatasetError` listing every error found at construction. False keeps the
+        errors in :attr:`problems` (for the validator); items with errors then have empty labels.
+    """
+
+    CLASSES = VOC_CLASSES
+
+    def __init__(self, root: str = os.path.join("~", ".mxnet", "datasets", "voc"),
+                 splits: Sequence[Split] = ((2007, "trainval"), (2012, "trainval")),
+                 transform: Optional[Callable] = None, index_map: Optional[Dict[str, int]] = None,
+                 preload_label: bool = True, classes: Optional[Sequence[str]] = None,
+                 image_ext: str = ".jpg", strict: bool = True) -> None:
+        super().__init__(transform)
+        self._root = os.path.expanduser(root)
+        self._classes = check_class_list(classes if classes is not None else self.CLASSES)
+        self.index_map = dict(index_map) if index_map is not None else {c: i for i, c in enumerate(self._classes)}
+        missing = [c for c in self._classes if c not in self.index_map]
+        if missing:
+            raise ValueError("index_map has no class id for %s" % missing)
+        self._splits = self._check_splits(splits)
+        self._strict = strict
+        self._items = self._load_items()
+        self._image_paths = [os.path.join(d, "JPEGImages", i + image_ext) for d, i in self._items]
+        self._sizes = [None] * len(self._items)
+        self._parsed = [False] * len(self._items)
+        if preload_label:
+            self._labels = [self._parse(i, self.problems) for i in range(len(self))]
+            for i, path in enumerate(self._image_paths):
+                if not os.path.exists(path):
+                    self.problems.add("image_missing", path, "item %d" % i)
+        self.problems.finish(str(self), raise_errors=strict, warn=preload_label)
+
+    def __str__(self) -> str:
+        return "%s(root=%s, splits=%s)" % (type(self).__name__, self._root,
+                                           ",".join("%s_%s" % s for s in self._splits))
+
+    @property
+    def classes(self) -> Tuple[str, ...]:
+        """Class names, in class-id order."""
+        return self._classes
+
+    @property
+    def items(self) -> List[Tuple[str, str]]:
+        """``(VOC folder, image id)`` of every item."""
+        return list(self._items)
+
+    @staticmethod
+    def _check_splits(splits) -> Tuple[Split, ...]:
+        if isinstance(splits, tuple) and len(splits) == 2 and isinstance(splits[1], str) \
+                and not isinstance(splits[0], (tuple, list)):
+            splits = (splits,)  # a single (year, name)
+        out = []
+        for s in splits:
+            if not (isinstance(s, (tuple, list)) and len(s) == 2 and isinstance(s[1], str)):
+                raise ValueError("splits must be a sequence of (year or folder, split name) pairs such as "
+                                 "((2007, 'trainval'),), got element %r" % (s,))
+            out.append((s[0], s[1]))
+        return tuple(out)
+
+    def _load_items(self) -> List[Tuple[str, str]]:
+        items = []
+        for folder, name in self._splits:
+            voc_dir = os.path.join(self._root, "VOC%d" % folder if isinstance(folder, int) else folder)
+            list_file = os.path.join(voc_dir, "ImageSets", "Main", name + ".txt")
+            if not os.path.isfile(list_file):
+                raise file_error("split_missing", list_file, "split %s_%s has no image list file (expected the "
+                                 "VOC layout root/VOC<year>/ImageSets/Main/<split>.txt)" % (folder, name))
+            with open(list_file, "r", encoding="utf-8") as f:
+                items += [(voc_dir, line.strip()) for line in f if line.strip()]
+        return items
+
+    def _load_label(self, idx: int) -> np.ndarray:
+        log = ProblemLog()
+        label = self._parse(idx, log)
+        log.finish(str(self), raise_errors=True, warn=False)
+        return label
+
+    def annotation_path(self, idx: int) -> str:
+        voc_dir, img_id = self._items[idx]
+        return os.path.join(voc_dir, "Annotations", img_id + ".xml")
+
+    def _parse(self, idx: int, log: ProblemLog) -> np.ndarray:
+        """Parse annotation ``idx`` into an ``(N, 6)`` label, recording problems; sets ``_sizes[idx]``."""
+        path = self.annotation_path(idx)
+        self._parsed[idx] = True
+        try:
+            root = ET.parse(path).getroot()
+        except FileNotFoundError:
+            log.add("annotation_missing", path, "item %d" % idx)
+            return empty_label()
+        except (ET.ParseError, OSError) as e:
+            log.add("annotation_malformed", path, "XML: %s" % e)
+            return empty_label()
+
+        size = root.find("size")
+        wh = positive_size(size.findtext("width"), size.findtext("height")) if size is not None else None
+        if wh is None:
+            img_path = self._image_paths[idx]
+            try:
+                wh = image_header(img_path)[:2]
+                log.add("size_missing", path, "using the image's %dx%d" % wh)
+            except DatasetError as e:
+                log.add("image_missing" if not os.path.exists(img_path) else "image_unreadable", img_path,
+                        "needed for the size missing from %s (%s)" % (path, e))
+        self._sizes[idx] = wh
+
+        rows, names = [], []
+        for k, obj in enumerate(root.iter("object")):
+            name = (obj.findtext("name") or "").strip().lower()
+            where = "object %d %r" % (k, name)
+            if not name:
+                log.add("annotation_malformed", path, "object %d has no <name>" % k)
+                continue
+            if name not in self._classes:
+                log.add("unknown_class", path, where)
+                continue
+            difficult = self._difficult(obj, path, where, log)
+            box = obj.find("bndbox")
+            try:
+                coords = [float(box.findtext(c)) - 1 for c in _COORDS]
+            except (AttributeError, TypeError, ValueError):
+                log.add("annotation_malformed", path, "%s: <bndbox> needs numeric %s" % (where, "/".join(_COORDS)))
+                continue
+            rows.append(coords + [self.index_map[name], difficult])
+            names.append(where)
+        if not rows:
+            log.add("empty_image", path)
+            return empty_label()
+        label = np.array(rows, dtype=np.float64)
+        if wh is not None:
+            label[:, :4], keep = check_boxes(label[:, :4], wh[0], wh[1], path, names, log)
+            label = label[keep]
+        return label.astype(np.float32).reshape(-1, 6)
+
+    @staticmethod
+    def _difficult(obj, path: str, where: str, log: ProblemLog) -> int:
+        text = obj.findtext("difficult")
+        if text is None or not text.strip():
+            log.add("difficult_missing", path, where)
+            return 0
+        try:
+            return int(text)
+        except ValueError:
+            log.add("difficult_invalid", path, "%s: %r" % (where, text))
+            return 0
+
+    @property
+    def im_sizes(self) -> List[Tuple[int, int]]:
+        """``(width, height)`` of every item from the XML ``<size>`` (image header where it is missing)."""
+        for i in range(len(self)):
+            if not self._parsed[i]:
+                self._parse(i, ProblemLog())
+        return super().im_sizes

@@ -1,0 +1,149 @@
+"""Report every problem of a detection dataset in one pass, with counts; exit 1 when it is unusable.
+
+Examples::
+
+    python -m gluon_bof.tools.validate_dataset --dataset voc --root ~/.mxnet/datasets/voc \\
+        --splits 2007_trainval,2012_trainval
+    python -m gluon_bof.tools.validate_dataset --dataset coco --root ~/.mxnet/datasets/coco \\
+        --splits instances_val2017 --no-images
+    python -m gluon_bof.tools.validate_dataset --dataset shapes --num-images 200
+
+Annotations are parsed with the datasets' own rules (see ``docs/datasets.md``), collecting problems
+instead of raising; then every image is decoded (skip with ``--no-images``) and checked against its
+annotated size. Exit code 0: usable (at most notes, clips and drops); 1: errors; 2: bad arguments.
+"""
+import argparse
+import collections
+import sys
+import warnings
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..data.base import check_boxes, image_header, note_image_mode
+from ..data.validation import DatasetError, DatasetWarning, ProblemLog
+
+
+def parse_voc_splits(text: str) -> List[Tuple[Union[int, str], str]]:
+    """``"2007_trainval,2012_trainval"`` -> ``[(2007, 'trainval'), (2012, 'trainval')]``.
+
+    The part before the last ``_`` is a year (int) when it is all digits, else a folder name.
+    """
+    splits = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        folder, sep, name = part.rpartition("_")
+        if not sep or not folder or not name:
+            raise argparse.ArgumentTypeError("VOC split %r must look like 2007_trainval (year_split)" % part)
+        splits.append((int(folder) if folder.isdigit() else folder, name))
+    if not splits:
+        raise argparse.ArgumentTypeError("--splits is empty")
+    return splits
+
+
+def build_dataset(args: argparse.Namespace):
+    """The dataset named by the arguments, built without raising on (or warning about) its problems."""
+    classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatasetWarning)
+        if args.dataset == "voc":
+            from ..data.voc import VOCDetection
+
+            splits = parse_voc_splits(args.splits or "2007_trainval,2012_trainval")
+            return VOCDetection(args.root, splits=splits, classes=classes, image_ext=args.image_ext, strict=False)
+        if args.dataset == "coco":
+            from ..data.coco import COCODetection
+
+            splits = [s.strip() for s in (args.splits or "instances_train2017").split(",") if s.strip()]
+            return COCODetection(args.root, splits=splits, classes=classes, skip_empty=False,
+                                 use_crowd=True, strict=False)
+        from ..data.shapes import ShapesDetection
+
+        return ShapesDetection(args.num_images, seed=args.seed, split=args.split)
+
+
+def check_images(dataset, log: ProblemLog, progress: bool = False) -> None:
+    """Decode every image of ``dataset`` and record image problems into ``log``."""
+    seen_missing = set(p.file for p in dataset.problems.problems if p.rule == "image_missing")
+    for idx in range(len(dataset)):
+        path = dataset.image_path(idx)
+        if path in seen_missing:
+            continue
+        try:
+            if not path.startswith("<"):  # a file, not a generated image
+                note_image_mode(path, *image_header(path)[2:], log)
+            dataset.read_image(idx, log)
+        except DatasetError as e:
+            log.add(e.rule or "image_unreadable", e.file or path, "item %d" % idx)
+        if progress and idx % 500 == 499:
+            print("  decoded %d/%d images" % (idx + 1, len(dataset)), file=sys.stderr)
+
+
+def check_generated_labels(dataset, log: ProblemLog) -> None:
+    """For datasets without annotation files (Shapes): every box must lie inside its image."""
+    for idx, (w, h) in enumerate(dataset.im_sizes):
+        label = dataset.label(idx)
+        names = ["object %d" % k for k in range(len(label))]
+        check_boxes(label[:, :4], w, h, dataset.image_path(idx), names, log)
+        if not len(label):
+            log.add("empty_image", dataset.image_path(idx))
+
+
+def class_counts(dataset) -> str:
+    """``"name: objects (difficult)"`` per class over all labels."""
+    total = collections.Counter()
+    hard = collections.Counter()
+    for idx in range(len(dataset)):
+        label = dataset.label(idx)
+        for cls, difficult in label[:, 4:6].astype(np.int64).tolist():
+            total[cls] += 1
+            hard[cls] += difficult != 0
+    return ", ".join("%s: %d (%d difficult)" % (name, total[k], hard[k]) for k, name in enumerate(dataset.classes))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gluon_bof.tools.validate_dataset",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, choices=("voc", "coco", "shapes"))
+    parser.add_argument("--root", help="dataset root (voc: the folder holding VOC2007/...; coco: the folder "
+                                       "holding annotations/)")
+    parser.add_argument("--splits", help="voc: 2007_trainval,2012_trainval (default); coco: "
+                                         "instances_train2017 (default),instances_val2017")
+    parser.add_argument("--classes", help="comma-separated class list (voc: custom classes; coco: expected names)")
+    parser.add_argument("--image-ext", default=".jpg", help="voc: extension of the files in JPEGImages")
+    parser.add_argument("--no-images", action="store_true", help="do not decode images (annotations only)")
+    parser.add_argument("--num-images", type=int, default=100, help="shapes: number of images")
+    parser.add_argument("--seed", type=int, default=0, help="shapes: dataset seed")
+    parser.add_argument("--split", default="train", help="shapes: train, val or test")
+    parser.add_argument("--max-examples", type=int, default=3, help="example files shown per rule")
+    args = parser.parse_args(argv)
+    if args.dataset in ("voc", "coco") and not args.root:
+        parser.error("--root is required for --dataset %s" % args.dataset)
+    try:
+        dataset = build_dataset(args)
+    except (DatasetError, ValueError) as e:
+        print("NOT USABLE: %s" % e)
+        return 1
+    log = ProblemLog()
+    log.extend(dataset.problems)
+    if args.dataset == "shapes":
+        check_generated_labels(dataset, log)
+    if not args.no_images:
+        check_images(dataset, log, progress=True)
+    print("%s: %d items, %d classes" % (dataset, len(dataset), len(dataset.classes)))
+    print("objects per class: " + class_counts(dataset))
+    unknown = collections.Counter(p.detail.rpartition(" ")[2] for p in log.problems if p.rule == "unknown_class")
+    if unknown:
+        print("class names not in `classes`: " + ", ".join("%s (%d)" % kv for kv in unknown.most_common()))
+    print(log.summary(args.max_examples))
+    errors = len(log.errors())
+    num_objects = sum(len(dataset.label(i)) for i in range(len(dataset)))
+    if errors or not num_objects:
+        reason = "%d error(s)" % errors if errors else "no objects of the given classes"
+        print("NOT USABLE: %s" % reason)
+        return 1
+    print("USABLE: %d problem(s) noted, fixed or dropped, no error" % log.count())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
