@@ -38,6 +38,7 @@ setup(
         "tqdm>=4.50",
         "pycocotools>=2.0.6",
         "faster-coco-eval>=1.5",
+        "pillow>=8",  # image headers and EXIF (gluon_bof.data.base)
     ],
     extras_require={
         "cpu": ["mxnet==%s" % MXNET_VERSION],
