@@ -9,9 +9,11 @@
 """
 from .ap import recall_precision, voc07_ap, voc_ap, voc_area_ap
 from .coco import COCODetectionMetric
+from .results import build_results, load_results_json, save_results_json
 from .voc import VOC07MApMetric, VOCMApMetric
 
 __all__ = [
     "VOC07MApMetric", "VOCMApMetric", "COCODetectionMetric",
     "voc_ap", "voc07_ap", "voc_area_ap", "recall_precision",
+    "build_results", "save_results_json", "load_results_json",
 ]

@@ -1,0 +1,199 @@
+"""Turn the batches given to ``metric.update`` into checked numpy arrays.
+
+Detectors emit padded batches: ``(B, N, 4)`` boxes with ``(B, N)`` or ``(B, N, 1)`` labels and scores,
+padding rows having a label of -1 (any negative label counts as padding, as in GluonCV). Every
+argument may be an ``mx.nd.NDArray``, a numpy array, or a list/tuple of batches (one per device);
+the parts of a list are stacked along the batch axis, padding the shorter ones with -1 rows.
+
+The checks run on valid (non-padding) rows only and raise ``ValueError`` naming the argument, the
+image index in the batch and the broken rule, so a wrong input never turns into a wrong number.
+"""
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["as_batch", "check_boxes", "check_labels", "check_finite", "check_batch_sizes", "check_rows"]
+
+
+def _to_numpy(value: Any, name: str) -> np.ndarray:
+    """One array-like (``NDArray``, numpy array, nested list) as a numpy array."""
+    if hasattr(value, "asnumpy"):
+        return value.asnumpy()
+    array = np.asarray(value)
+    if array.dtype == object:
+        raise ValueError("%s: could not be read as a numeric array (ragged or non-numeric)" % name)
+    return array
+
+
+def _pad_rows(array: np.ndarray, rows: int, fill: float) -> np.ndarray:
+    """Pad axis 1 of ``array`` with ``fill`` up to ``rows`` rows."""
+    if array.shape[1] == rows:
+        return array
+    pad = [(0, 0), (0, rows - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad, mode="constant", constant_values=fill)
+
+
+def as_batch(value: Any, name: str, last_dim: Optional[int], fill: float = -1.0) -> np.ndarray:
+    """Convert one ``update`` argument to a numpy array of shape ``(B, N, last_dim)`` or ``(B, N)``.
+
+    Parameters
+    ----------
+    value : mx.nd.NDArray, numpy.ndarray, or list/tuple of them
+        A batch, or one batch per device (stacked along axis 0, padded with ``fill`` rows).
+    name : str
+        Argument name used in error messages.
+    last_dim : int or None
+        4 for boxes; None for per-row scalars (labels, scores, difficult flags), where a trailing
+        axis of size 1 is squeezed.
+    fill : float
+        Value of padding rows added when list parts have different row counts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B, N, 4)`` for boxes, ``(B, N)`` otherwise; dtype kept.
+    """
+    if isinstance(value, np.ndarray) or hasattr(value, "asnumpy"):
+        array = value.asnumpy() if hasattr(value, "asnumpy") else value
+        if last_dim is None and array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        if array.ndim == (3 if last_dim is not None else 2) and (last_dim is None or array.shape[2] == last_dim):
+            return array
+    parts = list(value) if isinstance(value, (list, tuple)) else [value]
+    arrays = []
+    for i, part in enumerate(parts):
+        part_name = name if len(parts) == 1 else "%s[%d]" % (name, i)
+        array = _to_numpy(part, part_name)
+        if last_dim is None and array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        want = 3 if last_dim is not None else 2
+        if array.ndim != want or (last_dim is not None and array.shape[2] != last_dim):
+            shape = "(B, N, %d)" % last_dim if last_dim is not None else "(B, N) or (B, N, 1)"
+            raise ValueError("%s: expected shape %s, got %s" % (part_name, shape, array.shape))
+        arrays.append(array)
+    if len(arrays) == 1:
+        return arrays[0]
+    if not arrays:
+        raise ValueError("%s: empty list, expected at least one batch" % name)
+    rows = max(a.shape[1] for a in arrays)
+    return np.concatenate([_pad_rows(a, rows, fill) for a in arrays], axis=0)
+
+
+def check_batch_sizes(arrays: Sequence[np.ndarray], names: Sequence[str], rows_of: Sequence[str]) -> None:
+    """Require the same batch size everywhere, and the same row count inside each group.
+
+    ``rows_of[i]`` names the group ("pred" or "gt") of ``arrays[i]``: arrays of one group describe
+    the same rows, so they must agree on ``N`` as well.
+    """
+    if all(a.shape[0] == arrays[0].shape[0] for a in arrays) and all(
+            a.shape[1] == b.shape[1] for a, b, ga, gb in zip(arrays, arrays[1:], rows_of, rows_of[1:]) if ga == gb):
+        return
+    sizes = {n: a.shape[0] for a, n in zip(arrays, names)}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(
+            "update: mismatched batch lengths %s; every argument must describe the same images"
+            % ", ".join("%s=%d" % kv for kv in sizes.items())
+        )
+    for group in set(rows_of):
+        rows = {n: a.shape[1] for a, n, g in zip(arrays, names, rows_of) if g == group}
+        if len(set(rows.values())) > 1:
+            raise ValueError(
+                "update: mismatched numbers of %s rows per image %s"
+                % (group, ", ".join("%s=%d" % kv for kv in rows.items()))
+            )
+
+
+def _first_bad(mask: np.ndarray) -> tuple:
+    """(image, row) of the first True entry of a ``(B, N)`` mask."""
+    image, row = np.argwhere(mask)[0]
+    return int(image), int(row)
+
+
+def check_finite(values: np.ndarray, valid: np.ndarray, name: str) -> None:
+    """Reject NaN/inf in the valid rows of a ``(B, N)`` or ``(B, N, k)`` array."""
+    bad = ~np.isfinite(values)
+    if bad.ndim == 3:
+        bad = bad.any(axis=2)
+    bad &= valid
+    if bad.any():
+        image, row = _first_bad(bad)
+        raise ValueError(
+            "%s: image %d, row %d is %r; values of valid rows must be finite (no NaN/inf)"
+            % (name, image, row, values[image, row].tolist())
+        )
+
+
+def check_boxes(boxes: np.ndarray, valid: np.ndarray, name: str) -> None:
+    """Valid rows of ``(B, N, 4)`` corner boxes must be finite with xmin <= xmax and ymin <= ymax."""
+    check_finite(boxes, valid, name)
+    bad = ((boxes[:, :, 0] > boxes[:, :, 2]) | (boxes[:, :, 1] > boxes[:, :, 3])) & valid
+    if bad.any():
+        image, row = _first_bad(bad)
+        raise ValueError(
+            "%s: image %d, row %d is %s; boxes are (xmin, ymin, xmax, ymax) with xmin <= xmax "
+            "and ymin <= ymax" % (name, image, row, boxes[image, row].tolist())
+        )
+
+
+def check_labels(labels: np.ndarray, name: str, num_classes: Optional[int]) -> np.ndarray:
+    """Check class labels and return the valid-row mask (label >= 0; negative = padding).
+
+    Labels must not be NaN, must be whole numbers and, if ``num_classes`` is known, lie below it.
+    """
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        image, row = _first_bad(np.isnan(labels))
+        raise ValueError("%s: image %d, row %d is NaN; use -1 for padding rows" % (name, image, row))
+    valid = labels >= 0
+    bad = valid & ((labels != np.floor(labels)) | ~np.isfinite(labels))
+    if bad.any():
+        image, row = _first_bad(bad)
+        raise ValueError(
+            "%s: image %d, row %d is %r; class labels must be whole numbers"
+            % (name, image, row, labels[image, row].item())
+        )
+    if num_classes is not None:
+        bad = valid & (labels >= num_classes)
+        if bad.any():
+            image, row = _first_bad(bad)
+            raise ValueError(
+                "%s: image %d, row %d has class %d outside [0, %d); labels are 0-based contiguous "
+                "class ids, -1 for padding" % (name, image, row, int(labels[image, row]), num_classes)
+            )
+    return valid
+
+
+def check_rows(
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    values: np.ndarray,
+    num_classes: Optional[int],
+    names: Sequence[str],
+) -> None:
+    """All checks of one group of rows (detections or ground truths), cheap when the input is good.
+
+    Parameters
+    ----------
+    boxes : (B, N, 4) array
+    labels : (B, N) array
+        Negative = padding row.
+    values : (B, N) array
+        Scores or difficult flags: must be finite on valid rows.
+    num_classes : int or None
+        Upper bound of the labels, if known.
+    names : (str, str, str)
+        Argument names of ``boxes``, ``labels`` and ``values`` for the messages.
+    """
+    # Fast filter (comparisons with NaN are False, sums with inf are not finite); the slow path
+    # below then names the first problem, or finds none (e.g. a sum that overflowed).
+    x0, y0, x1, y1 = boxes[:, :, 0], boxes[:, :, 1], boxes[:, :, 2], boxes[:, :, 3]
+    ok = (x0 <= x1) & (y0 <= y1) & np.isfinite(x0 + y0 + x1 + y1 + values)
+    if labels.dtype.kind == "f":
+        ok &= labels == np.floor(labels)
+    if num_classes is not None:
+        ok &= labels < num_classes
+    if not (~ok & ~(labels < 0)).any():
+        return
+    # Slow path, only to name the first problem precisely.
+    valid = check_labels(labels, names[1], num_classes)
+    check_finite(values, valid, names[2])
+    check_boxes(boxes, valid, names[0])
