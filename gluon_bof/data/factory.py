@@ -1,0 +1,77 @@
+"""Build the train and validation datasets that the training scripts name with ``--dataset``.
+
+One place that maps a dataset name to GluonCV's standard splits, so the scripts stay thin:
+
+=========  ===========================================  ===================================
+name       train                                        validation
+=========  ===========================================  ===================================
+voc        VOC2007 trainval + VOC2012 trainval          VOC2007 test
+coco       instances_train2017 (crowd boxes excluded)   instances_val2017 (empty images kept)
+shapes     ShapesDetection(split='train') (embedded)    ShapesDetection(split='val')
+custom     a VOC-layout directory with its own classes  (splits given by the user)
+=========  ===========================================  ===================================
+"""
+import os
+from typing import Optional, Sequence, Tuple
+
+from .coco import COCODetection
+from .shapes import ShapesDetection
+from .voc import VOCDetection
+
+DATASETS = ("voc", "coco", "shapes", "custom")
+
+
+def parse_voc_splits(text: str) -> Tuple[Tuple[int, str], ...]:
+    """Parse ``'2007_trainval,2012_trainval'`` into ``((2007, 'trainval'), (2012, 'trainval'))``."""
+    splits = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        year, sep, name = item.partition("_")
+        if not sep or not year.isdigit() or not name:
+            raise ValueError("VOC split %r is not of the form YEAR_NAME, e.g. 2007_trainval" % item)
+        splits.append((int(year), name))
+    if not splits:
+        raise ValueError("no VOC split given (expected e.g. 2007_trainval,2012_trainval)")
+    return tuple(splits)
+
+
+def build_datasets(name: str, root: Optional[str] = None, classes: Optional[Sequence[str]] = None,
+                   train_splits: Optional[str] = None, val_splits: Optional[str] = None,
+                   shapes_train_size: int = 2000, shapes_val_size: int = 300, shapes_seed: int = 0):
+    """Return ``(train_dataset, val_dataset)`` for a ``--dataset`` name.
+
+    Parameters
+    ----------
+    name : str
+        One of ``voc``, ``coco``, ``shapes``, ``custom``.
+    root : str, optional
+        Dataset root: the folder holding ``VOC2007/``... (voc, custom; GluonCV's default
+        ``~/.mxnet/datasets/voc``) or ``annotations/`` and ``train2017/``... (coco).
+    classes : sequence of str, optional
+        Class names of a custom VOC-layout dataset (required for ``custom``).
+    train_splits, val_splits : str, optional
+        Override the splits: ``2007_trainval,2012_trainval`` for VOC layouts, ``instances_train2017``
+        for COCO.
+    shapes_train_size, shapes_val_size, shapes_seed : int
+        Size and seed of the embedded synthetic dataset.
+    """
+    if name == "shapes":
+        return (ShapesDetection(num_images=shapes_train_size, seed=shapes_seed, split="train"),
+                ShapesDetection(num_images=shapes_val_size, seed=shapes_seed, split="val"))
+    if name in ("voc", "custom"):
+        if name == "custom" and not classes:
+            raise ValueError("--dataset custom needs --classes (comma-separated class names of the dataset)")
+        if name == "custom" and not root:
+            raise ValueError("--dataset custom needs --dataset-root (the folder holding VOC20xx/ directories)")
+        voc_root = os.path.expanduser(root or os.path.join("~", ".mxnet", "datasets", "voc"))
+        train = VOCDetection(voc_root, splits=parse_voc_splits(train_splits or "2007_trainval,2012_trainval"),
+                             classes=classes)
+        val = VOCDetection(voc_root, splits=parse_voc_splits(val_splits or "2007_test"), classes=classes)
+        return train, val
+    if name == "coco":
+        coco_root = os.path.expanduser(root or os.path.join("~", ".mxnet", "datasets", "coco"))
+        train = COCODetection(coco_root, splits=tuple((train_splits or "instances_train2017").split(",")),
+                              use_crowd=False)
+        val = COCODetection(coco_root, splits=tuple((val_splits or "instances_val2017").split(",")),
+                            skip_empty=False)
+        return train, val
+    raise ValueError("unknown dataset %r; choose one of %s" % (name, ", ".join(DATASETS)))
