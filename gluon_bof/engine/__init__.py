@@ -1,0 +1,18 @@
+"""Model-agnostic training engine: devices and kvstores, SyncBN, the train loop, atomic checkpoints.
+
+Modules: ``context`` (``--gpus``/``--ctx`` parsing, batch splitting, norm layer, per-device threads),
+``optim`` (Trainer over a kvstore, ``--no-wd``, update counters), ``checkpoint`` (atomic save, verify,
+exact resume), ``logger`` (log file, CSV/JSON metrics, TensorBoard, tqdm), ``loop`` (:func:`fit`),
+``distributed`` (``dist_sync`` on one machine). See docs/engine.md.
+"""
+from .checkpoint import (CheckpointError, check_architecture, find_latest, load_checkpoint, resolve_resume,
+                         save_checkpoint, verify_checkpoint)
+from .context import norm_layer_for, parse_contexts, run_per_device, split_batch
+from .logger import RunLogger
+from .loop import FitResult, NonFiniteLossError, TrainTask, dist_info, epoch_seed, fit
+from .optim import NO_WD_PATTERN, apply_no_wd, build_trainer, set_update_count, update_count
+
+__all__ = ["CheckpointError", "check_architecture", "find_latest", "load_checkpoint", "resolve_resume",
+           "save_checkpoint", "verify_checkpoint", "norm_layer_for", "parse_contexts", "run_per_device",
+           "split_batch", "RunLogger", "FitResult", "NonFiniteLossError", "TrainTask", "dist_info", "epoch_seed",
+           "fit", "NO_WD_PATTERN", "apply_no_wd", "build_trainer", "set_update_count", "update_count"]

@@ -1,0 +1,345 @@
+"""The training loop shared by the detectors: :func:`fit`.
+
+A detector plugs in through a small task object (:class:`TrainTask`): how to split a batch over the
+devices and which per-image loss vectors the network produces. :func:`fit` does the rest, the same
+way for YOLOv3 and Faster R-CNN:
+
+* per epoch: options (mixup on/off) from ``epoch_options(epoch)``, ``mx.random`` reseeded from
+  ``(seed, epoch)`` (dropout/initializers reproducible across resumes), batches from
+  ``loader.iter_epoch(epoch, start_batch, options)``;
+* per batch: one thread per device runs forward under ``autograd.record()`` and backward of the sum
+  of the loss components; non-finite losses stop training *before* the update; then
+  ``trainer.step(global_batch)``;
+* per epoch end: metrics rows, validation every ``val_interval`` epochs (results file, ``best``
+  checkpoint, ``best_map.log``), periodic checkpoints every ``save_interval`` epochs and at the end.
+
+Resuming (``resume='auto'`` or a path) restores weights, ``lr_mult``/``wd_mult``, momentum, the
+update count (so the LR schedule continues), the epoch/batch position and the best mAP. Because the
+loader is a pure function of ``(seed, epoch, batch)``, a resumed run trains on exactly the batches
+an uninterrupted one would have seen.
+"""
+import glob
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from .checkpoint import (MANIFEST_SUFFIX, CheckpointError, atomic_write, load_checkpoint, read_manifest,
+                         remove_checkpoint, resolve_resume, save_checkpoint)
+from .context import run_per_device
+from .logger import RunLogger
+from .optim import param_multipliers, update_count
+
+__all__ = ["TrainTask", "NonFiniteLossError", "FitResult", "fit", "epoch_seed", "dist_info"]
+
+
+class TrainTask(Protocol):
+    """What :func:`fit` needs to know about a detector.
+
+    Attributes
+    ----------
+    loss_names : sequence of str
+        Names of the loss components, e.g. ``('obj', 'center', 'scale', 'cls')``.
+    """
+
+    loss_names: Sequence[str]
+
+    def split(self, batch: tuple, ctxs: Sequence[mx.Context]) -> List[tuple]:
+        """Per-device tuples of NDArrays (usually :func:`gluon_bof.engine.split_batch`)."""
+
+    def losses(self, net: gluon.Block, device_batch: tuple) -> Sequence[mx.nd.NDArray]:
+        """Loss components for one device, each of shape ``(per-device batch,)``; called while recording."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss component became NaN or infinite; training stopped before applying the update."""
+
+
+@dataclass
+class FitResult:
+    """Where :func:`fit` stopped: next epoch to run, update count, best metric, and the epoch rows."""
+
+    next_epoch: int
+    global_step: int
+    best_map: float
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of ``mx.random`` during ``epoch``: a pure function, so a resumed epoch draws the same numbers."""
+    return (int(seed) * 1_000_003 + int(epoch)) % (2 ** 31 - 1)
+
+
+def dist_info(trainer: gluon.Trainer) -> Tuple[int, int]:
+    """``(rank, num_workers)`` of the trainer's kvstore: ``(0, 1)`` unless it is a dist kvstore."""
+    kv = trainer._kvstore_params.get("kvstore")
+    if isinstance(kv, mx.kvstore.KVStore) and kv.type.startswith("dist"):
+        return int(kv.rank), int(kv.num_workers)
+    return 0, 1
+
+
+def _versions() -> Dict[str, str]:
+    from .. import __version__
+    return {"gluon_bof": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _write_results(path: str, results: Any) -> None:
+    """Results file of a validation: through gluon_bof.metrics when it is one of its documents."""
+    if isinstance(results, Mapping) and results.get("format"):
+        try:
+            from ..metrics.results import save_results_json
+        except ImportError:
+            save_results_json = None
+        if save_results_json is not None:
+            save_results_json(path, results)
+            return
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+            f.write("\n")
+    atomic_write(path, write)
+
+
+def _check_inputs(loader: Any, task: Any, ctxs: Sequence[mx.Context], epochs: int, val_interval: int,
+                  save_interval: int) -> None:
+    for name in ("iter_epoch", "num_batches"):
+        if not callable(getattr(loader, name, None)):
+            raise TypeError(f"fit: train_loader {type(loader).__name__} has no {name}() (expected the "
+                            f"gluon_bof.data.loader.DetectionLoader interface)")
+    for name in ("split", "losses"):
+        if not callable(getattr(task, name, None)):
+            raise TypeError(f"fit: task {type(task).__name__} has no {name}() (see gluon_bof.engine.TrainTask)")
+    if not getattr(task, "loss_names", None):
+        raise TypeError(f"fit: task {type(task).__name__} has no loss_names")
+    if not ctxs:
+        raise ValueError("fit: ctxs is empty")
+    if int(epochs) < 1:
+        raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
+    if int(val_interval) < 1 or int(save_interval) < 0:
+        raise ValueError(f"fit: val_interval must be >= 1 and save_interval >= 0, got {val_interval}, "
+                         f"{save_interval}")
+
+
+def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Trainer, ctxs: Sequence[mx.Context],
+        epochs: int, save_dir: str, *, resume: Optional[str] = None,
+        validate_fn: Optional[Callable[[gluon.Block, int], Tuple[Sequence[str], Sequence[float], Any]]] = None,
+        val_interval: int = 1, save_interval: int = 10, keep_last: int = 0,
+        epoch_options: Optional[Callable[[int], Dict[str, Any]]] = None, seed: int = 233,
+        args: Optional[Mapping[str, Any]] = None, stop_epoch: Optional[int] = None, progress: bool = True,
+        tensorboard: bool = True) -> FitResult:
+    """Train ``net`` for ``epochs`` epochs (GluonCV's loop, plus exact resume and safety checks).
+
+    Parameters
+    ----------
+    net : gluon.Block
+        Initialized on ``ctxs``; ``trainer`` built over its parameters (:func:`build_trainer`).
+    task : TrainTask
+        Splits batches and computes the per-image loss components.
+    train_loader :
+        ``iter_epoch(epoch, start_batch, options)`` and ``num_batches(epoch)``; batches are tuples of
+        numpy arrays whose first array holds the images (its length is the batch size). In a dist
+        run each worker takes rows ``[rank*B/n, (rank+1)*B/n)`` of the global batch, unless the loader
+        has ``set_shard(rank, num_workers)``, which is then called and whose batches are the local part.
+    trainer : gluon.Trainer
+        Its optimizer carries the LR scheduler (``num_update`` starts at 1, counts global steps).
+    ctxs : list of Context
+        Devices of this process.
+    epochs : int
+        Total epochs of the run (not of this call).
+    save_dir : str
+        Checkpoints, logs, metrics and results files.
+    resume : str, optional
+        ``'auto'`` (latest complete checkpoint in ``save_dir``, or a fresh start if there is none), a
+        checkpoint path, or None.
+    validate_fn : callable, optional
+        ``validate_fn(net, epoch) -> (metric_names, values, results)``; ``values[-1]`` is the mAP used
+        for ``best``. ``results`` goes to ``results_epoch{E}.json``.
+    val_interval, save_interval : int
+        Validate when ``(epoch + 1) % val_interval == 0``; checkpoint when ``(epoch + 1) %
+        save_interval == 0`` (0: only at the end) and after the last epoch of this call.
+    keep_last : int
+        Keep only the newest ``keep_last`` periodic checkpoints (0 keeps all; ``best`` is never removed).
+    epoch_options : callable, optional
+        ``epoch -> options`` for the loader, e.g. ``{'mixup': epoch < epochs - 20}``.
+    seed : int
+        Seed of ``mx.random`` (reseeded per epoch with :func:`epoch_seed`).
+    args : mapping, optional
+        Resolved command-line arguments, stored in every checkpoint.
+    stop_epoch : int, optional
+        Return after this epoch index is done and checkpointed (a planned stop; continue with
+        ``resume``). The LR schedule still spans ``epochs``.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    NonFiniteLossError
+        A loss component is NaN/inf; the message has the epoch, batch, update index and every
+        component. The update is not applied and nothing is saved.
+    CheckpointError
+        ``resume`` names a missing, incomplete, corrupt or architecture-mismatched checkpoint.
+    """
+    _check_inputs(train_loader, task, ctxs, epochs, val_interval, save_interval)
+    ctxs = list(ctxs)
+    save_dir = os.fspath(save_dir)
+    rank, num_workers = dist_info(trainer)
+    if num_workers > 1 and callable(getattr(train_loader, "set_shard", None)):
+        train_loader.set_shard(rank, num_workers)
+        slice_batches = False
+    else:
+        slice_batches = num_workers > 1
+    loss_names = list(task.loss_names)
+    threaded = len(ctxs) > 1 and _has_syncbn(net)
+
+    manifest_path = resolve_resume(resume, save_dir)
+    start_epoch, start_batch, best_map = 0, 0, -math.inf
+    if manifest_path is not None:
+        meta = load_checkpoint(manifest_path, net, trainer, ctxs)
+        start_epoch, start_batch = int(meta["epoch"]), int(meta.get("batch", 0))
+        best_map = -math.inf if meta.get("best_map") is None else float(meta["best_map"])
+    log = RunLogger(save_dir, start_epoch=start_epoch, tensorboard=tensorboard, progress=progress,
+                    enabled=(rank == 0))
+    if manifest_path is not None:
+        log.info("resumed from %s: epoch %d, batch %d, update %d, best mAP %s", manifest_path, start_epoch,
+                 start_batch, update_count(trainer), best_map)
+        saved_args = meta.get("args") or {}
+        changed = sorted(k for k in set(saved_args) & set(args or {})
+                         if k != "resume" and saved_args[k] != (args or {})[k])
+        if changed:
+            log.warning("resuming with arguments that differ from the checkpoint's (%s); the LR schedule, "
+                        "momentum and lr/wd multipliers are the checkpoint's", ", ".join(
+                            f"{k}: {saved_args[k]!r} -> {args[k]!r}" for k in changed))
+    if num_workers > 1:
+        log.info("distributed: rank %d of %d workers", rank, num_workers)
+
+    def meta_for(next_epoch: int, options: Dict[str, Any]) -> Dict[str, Any]:
+        return {"epoch": next_epoch, "batch": 0, "global_step": update_count(trainer),
+                "iters_per_epoch": int(train_loader.num_batches(max(next_epoch - 1, 0))),
+                "best_map": None if not math.isfinite(best_map) else best_map, "seed": int(seed),
+                "loader": {k: getattr(train_loader, k) for k in ("seed", "batch_size", "shape_interval")
+                           if isinstance(getattr(train_loader, k, None), int)},
+                "epoch_options": {k: v for k, v in options.items() if isinstance(v, (bool, int, float, str))},
+                "multipliers": param_multipliers(net), "num_devices": len(ctxs), "num_workers": num_workers,
+                "args": dict(args) if args is not None else None, "versions": _versions()}
+
+    last_epoch = epochs - 1 if stop_epoch is None else min(int(stop_epoch), epochs - 1)
+    try:
+        for epoch in range(start_epoch, last_epoch + 1):
+            options = dict(epoch_options(epoch)) if epoch_options is not None else {}
+            mx.random.seed(epoch_seed(seed, epoch))
+            total = int(train_loader.num_batches(epoch))
+            first = start_batch if epoch == start_epoch else 0
+            sums = np.zeros(len(loss_names))
+            images, tic = 0, time.time()
+            log.start_epoch(epoch, total, first)
+            for b, batch in enumerate(train_loader.iter_epoch(epoch, first, options), start=first):
+                global_bs = int(np.shape(batch[0])[0])
+                if slice_batches:
+                    if global_bs % num_workers:
+                        raise ValueError(f"fit: global batch {global_bs} not divisible by {num_workers} workers")
+                    part = global_bs // num_workers
+                    batch = tuple(a[rank * part:(rank + 1) * part] for a in batch)
+                elif num_workers > 1:
+                    global_bs *= num_workers
+                values = _forward_backward(net, task, batch, ctxs, len(loss_names), threaded)
+                local_bs = int(np.shape(batch[0])[0])
+                per_image = values / local_bs
+                step = update_count(trainer) + 1
+                if not np.all(np.isfinite(per_image)):
+                    comps = ", ".join(f"{n}={v:.6g}" for n, v in zip(loss_names, per_image))
+                    msg = (f"non-finite loss at iteration {step} (epoch {epoch}, batch {b}): {comps}; "
+                           f"training stopped before this update, nothing saved after it")
+                    log.error(msg)
+                    raise NonFiniteLossError(msg)
+                trainer.step(global_bs)
+                sums += values
+                images += local_bs
+                speed = images / max(time.time() - tic, 1e-9)
+                log.step(step, dict(zip(loss_names, per_image)), float(trainer.learning_rate), speed)
+            log.end_epoch()
+            elapsed = time.time() - tic
+            row: Dict[str, Any] = {"epoch": epoch, "lr": float(trainer.learning_rate),
+                                   "global_step": update_count(trainer),
+                                   "images_per_sec": images / max(elapsed, 1e-9), "time_sec": elapsed}
+            row.update({f"loss_{n}": (s / images if images else float("nan")) for n, s in zip(loss_names, sums)})
+            log.info("[epoch %d] %s", epoch, ", ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
+                                                       for k, v in row.items() if k != "epoch"))
+            if validate_fn is not None and (epoch + 1) % val_interval == 0 and rank == 0:
+                names, vals, results = validate_fn(net, epoch)
+                _write_results(os.path.join(save_dir, f"results_epoch{epoch:04d}.json"), results)
+                row.update({str(n): float(v) for n, v in zip(names, vals)})
+                current = float(vals[-1]) if len(vals) else float("nan")
+                log.info("[epoch %d] validation: %s", epoch, ", ".join(f"{n}={float(v):.4f}"
+                                                                      for n, v in zip(names, vals)))
+                if math.isfinite(current) and current > best_map:
+                    best_map = current
+                    save_checkpoint(save_dir, "best", net, trainer, meta_for(epoch + 1, options))
+                    with open(os.path.join(save_dir, "best_map.log"), "a", encoding="utf-8") as f:
+                        f.write(f"{epoch:04d}:\t{current:.4f}\n")
+            periodic = save_interval and (epoch + 1) % save_interval == 0
+            if rank == 0 and (periodic or epoch == last_epoch):
+                path = save_checkpoint(save_dir, f"epoch{epoch:04d}", net, trainer, meta_for(epoch + 1, options))
+                log.info("[epoch %d] saved %s", epoch, path)
+                if keep_last:
+                    _prune(save_dir, keep_last)
+            log.epoch_row(row)
+    finally:
+        log.close()
+    return FitResult(next_epoch=last_epoch + 1, global_step=update_count(trainer),
+                     best_map=best_map, rows=list(log.rows))
+
+
+def _has_syncbn(net: gluon.Block) -> bool:
+    found = []
+    net.apply(lambda block: found.append(isinstance(block, gluon.contrib.nn.SyncBatchNorm)))
+    return any(found)
+
+
+def _forward_backward(net: gluon.Block, task: TrainTask, batch: tuple, ctxs: List[mx.Context],
+                      n_losses: int, threaded: bool) -> np.ndarray:
+    """Forward + backward on every device; return the per-component loss sums over this process's images.
+
+    With SyncBN on several devices each device runs in its own thread (see ``context`` module);
+    otherwise all devices are pushed from this thread, as GluonCV does (MXNet runs them in parallel).
+    """
+    device_batches = task.split(batch, ctxs)
+    if len(device_batches) != len(ctxs):
+        raise ValueError(f"fit: task.split returned {len(device_batches)} parts for {len(ctxs)} devices")
+
+    def work(i: int) -> List[mx.nd.NDArray]:
+        with autograd.record():
+            losses = list(task.losses(net, device_batches[i]))
+            if len(losses) != n_losses:
+                raise ValueError(f"fit: task.losses returned {len(losses)} components, loss_names has {n_losses}")
+            head = losses[0] if n_losses == 1 else mx.nd.add_n(*losses)
+        head.backward()
+        return mx.nd.concat(*[loss.sum().reshape((1,)) for loss in losses], dim=0)
+
+    if threaded:
+        per_device = run_per_device(work, len(ctxs))
+    else:
+        per_device = [work(i) for i in range(len(ctxs))]
+    return np.sum([v.asnumpy().astype(np.float64) for v in per_device], axis=0)
+
+
+def _prune(save_dir: str, keep_last: int) -> None:
+    """Remove periodic checkpoints beyond the newest ``keep_last`` (by update count)."""
+    manifests = []
+    for path in glob.glob(os.path.join(glob.escape(save_dir), "epoch*" + MANIFEST_SUFFIX)):
+        try:
+            manifests.append((int(read_manifest(path)["meta"].get("global_step", 0)), path))
+        except CheckpointError:
+            continue
+    for _, path in sorted(manifests)[:-keep_last]:
+        remove_checkpoint(path)

@@ -1,0 +1,169 @@
+"""The train loop: exact resume, NaN stop, --no-wd across resume, records, validation hook."""
+import glob
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import engine_toy as toy
+from gluon_bof.engine import (CheckpointError, NonFiniteLossError, build_trainer, fit, norm_layer_for,
+                              update_count)
+from gluon_bof.lr_scheduler import build_lr_scheduler
+
+EPOCHS = 2
+
+
+def _setup(ctxs, num_workers=0, no_wd=False, syncbn=False, init_seed=42):
+    loader = toy.toy_loader(batch_size=4, num_workers=num_workers, n=14)  # 14 % 4: rollover across epochs
+    layer, kwargs = norm_layer_for(len(ctxs), syncbn)
+    net = toy.make_net(ctxs, layer, kwargs, init_seed=init_seed)
+    sched = build_lr_scheduler(0.05, EPOCHS, loader.num_batches(0), "cosine", warmup_epochs=1)
+    trainer = build_trainer(net, "sgd", {"momentum": 0.9, "wd": 1e-3, "lr_scheduler": sched},
+                            kvstore="device", no_wd=no_wd)
+    return loader, net, trainer
+
+
+def _mixup_late(epoch):
+    return {"mixup": epoch >= 1}
+
+
+@pytest.mark.parametrize("num_workers, ctxs, syncbn", [
+    (0, [mx.cpu()], False),
+    (2, [mx.cpu(0), mx.cpu(1)], True),
+])
+def test_two_epochs_equal_one_plus_resume(tmp_path, num_workers, ctxs, syncbn):
+    loader, net, trainer = _setup(ctxs, num_workers, syncbn=syncbn)
+    try:
+        full = fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path / "full"), save_interval=1,
+                   epoch_options=_mixup_late, progress=False, tensorboard=False)
+    finally:
+        loader.close()
+    ref = toy.weights(net)
+
+    loader, net, trainer = _setup(ctxs, num_workers, syncbn=syncbn)
+    try:
+        # save_interval=5 is never reached: the planned stop itself writes the checkpoint
+        first = fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path / "split"), save_interval=5,
+                    epoch_options=_mixup_late, stop_epoch=0, progress=False, tensorboard=False)
+    finally:
+        loader.close()
+    assert first.next_epoch == 1 and first.global_step == loader.num_batches(0)
+    # a new process would rebuild everything from scratch, with different initial weights even
+    loader, net, trainer = _setup(ctxs, num_workers, syncbn=syncbn, init_seed=1)
+    try:
+        second = fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path / "split"), resume="auto",
+                     save_interval=1, epoch_options=_mixup_late, progress=False, tensorboard=False)
+    finally:
+        loader.close()
+    assert second.global_step == full.global_step == loader.num_batches(0) + loader.num_batches(1)
+    assert update_count(trainer) == full.global_step
+    # SyncBN sums the devices' statistics in arrival order, so float rounding may differ by a few ulps
+    rtol, atol = (1e-5, 1e-6) if syncbn else (1e-6, 1e-7)
+    for k, v in ref.items():
+        np.testing.assert_allclose(toy.weights(net)[k], v, rtol=rtol, atol=atol, err_msg=k)
+    # per-epoch records of the resumed run equal the uninterrupted one (losses and LR)
+    assert [r["epoch"] for r in second.rows] == [0, 1]
+    for a, b in zip(second.rows, full.rows):
+        for key in ("lr", "loss_box", "loss_score", "global_step"):
+            assert a[key] == pytest.approx(b[key], rel=rtol), key
+
+
+def test_nan_loss_stops_with_iteration_and_components_and_saves_nothing_after(tmp_path):
+    ctxs = [mx.cpu()]
+    loader, net, trainer = _setup(ctxs)
+    per_epoch = loader.num_batches(0)
+    task = toy.ToyTask(nan_at=per_epoch + 1)  # second batch of epoch 1 = update number per_epoch + 2
+    with pytest.raises(NonFiniteLossError) as err:
+        fit(net, task, loader, trainer, ctxs, EPOCHS, str(tmp_path), save_interval=1, progress=False,
+            tensorboard=False)
+    msg = str(err.value)
+    assert f"iteration {per_epoch + 2}" in msg and "epoch 1, batch 1" in msg
+    assert "box=" in msg and "score=nan" in msg
+    assert update_count(trainer) == per_epoch + 1  # the bad update was not applied
+    manifests = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*.manifest.json")))
+    assert manifests == ["epoch0000.manifest.json"]
+    assert "non-finite loss at iteration" in open(tmp_path / "train.log").read()
+
+
+def test_no_wd_survives_resume(tmp_path):
+    ctxs = [mx.cpu()]
+    loader, net, trainer = _setup(ctxs, no_wd=True)
+    decayed = {k for k, p in net._collect_params_with_prefix().items() if p.wd_mult and p.grad_req != "null"}
+    assert decayed == {"body.0.weight", "body.3.weight"}
+    fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path), stop_epoch=0, save_interval=1,
+        progress=False, tensorboard=False, args={"no_wd": True})
+    # resumed by a caller that forgot --no-wd: the checkpoint's multipliers win, with a warning
+    loader, net, trainer = _setup(ctxs, no_wd=False)
+    fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path), resume="auto", save_interval=1,
+        progress=False, tensorboard=False, args={"no_wd": False})
+    assert "no_wd: True -> False" in open(tmp_path / "train.log").read()
+    params = net._collect_params_with_prefix()
+    assert {k for k, p in params.items() if p.wd_mult and p.grad_req != "null"} == decayed
+    # and the optimizer really uses them (param_dict is rebuilt by load_states)
+    opt = trainer._optimizer
+    by_name = {p.name: i for i, p in opt.param_dict.items()}
+    assert opt._get_wd(by_name[params["body.1.gamma"].name]) == 0.0
+    assert opt._get_wd(by_name[params["body.0.weight"].name]) == pytest.approx(1e-3)
+
+
+def test_records_log_csv_json_tensorboard(tmp_path):
+    ctxs = [mx.cpu()]
+    loader, net, trainer = _setup(ctxs)
+    fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path), save_interval=1, progress=True,
+        tensorboard=True, seed=11, args={"lr": 0.05, "no_wd": False}, epoch_options=_mixup_late)
+    meta = json.load(open(tmp_path / "epoch0000.manifest.json"))["meta"]
+    assert meta["epoch"] == 1 and meta["batch"] == 0 and meta["global_step"] == loader.num_batches(0)
+    assert meta["iters_per_epoch"] == loader.num_batches(0) and meta["seed"] == 11
+    assert meta["loader"] == {"seed": 7, "batch_size": 4, "shape_interval": 10}
+    assert meta["epoch_options"] == {"mixup": False} and meta["args"] == {"lr": 0.05, "no_wd": False}
+    assert meta["multipliers"]["body.1.gamma"] == {"lr_mult": 1.0, "wd_mult": 1.0}
+    assert {"mxnet", "numpy", "gluon_bof"} <= set(meta["versions"])
+    log = open(tmp_path / "train.log").read()
+    assert "[epoch 0]" in log and "[epoch 1]" in log and "loss_box=" in log
+    rows = json.load(open(tmp_path / "metrics.json"))
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert rows[1]["global_step"] == loader.num_batches(0) + loader.num_batches(1)
+    header = open(tmp_path / "metrics.csv").readline().strip().split(",")
+    assert {"epoch", "lr", "images_per_sec", "loss_box", "loss_score"} <= set(header)
+    assert glob.glob(str(tmp_path / "tb" / "events.out.tfevents.*"))
+
+
+def test_validation_hook_results_best_and_log(tmp_path):
+    ctxs = [mx.cpu()]
+    loader, net, trainer = _setup(ctxs)
+    maps = {0: 0.30, 1: 0.20, 2: float("nan"), 3: 0.50}
+
+    def validate(net_, epoch):
+        return ["aeroplane", "mAP"], [0.1, maps[epoch]], {"epoch": epoch, "map": maps[epoch]}
+    sched = build_lr_scheduler(0.05, 4, loader.num_batches(0), "cosine")
+    trainer = build_trainer(net, "sgd", {"momentum": 0.9, "lr_scheduler": sched})
+    res = fit(net, toy.ToyTask(), loader, trainer, ctxs, 4, str(tmp_path), validate_fn=validate,
+              val_interval=1, save_interval=2, keep_last=1, progress=False, tensorboard=False)
+    assert res.best_map == 0.5
+    assert open(tmp_path / "best_map.log").read() == "0000:\t0.3000\n0003:\t0.5000\n"
+    assert json.load(open(tmp_path / "results_epoch0002.json"))["epoch"] == 2
+    assert len(glob.glob(str(tmp_path / "results_epoch*.json"))) == 4
+    best = json.load(open(tmp_path / "best.manifest.json"))["meta"]
+    assert best["epoch"] == 4 and best["best_map"] == 0.5
+    # keep_last=1: only the newest periodic checkpoint remains; best is never pruned
+    assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*.manifest.json"))) == \
+        ["best.manifest.json", "epoch0003.manifest.json"]
+    rows = json.load(open(tmp_path / "metrics.json"))
+    assert rows[2]["mAP"] is None and rows[3]["mAP"] == 0.5  # NaN stays out of JSON and out of best
+
+
+def test_val_interval_and_bad_arguments(tmp_path):
+    ctxs = [mx.cpu()]
+    loader, net, trainer = _setup(ctxs)
+    seen = []
+    fit(net, toy.ToyTask(), loader, trainer, ctxs, EPOCHS, str(tmp_path / "a"), val_interval=2, save_interval=0,
+        validate_fn=lambda n, e: seen.append(e) or (["mAP"], [0.1], {}), progress=False, tensorboard=False)
+    assert seen == [1]
+    assert [os.path.basename(p) for p in glob.glob(str(tmp_path / "a" / "epoch*.manifest.json"))] == \
+        ["epoch0001.manifest.json"]  # save_interval=0: only the final checkpoint
+    with pytest.raises(TypeError, match="iter_epoch"):
+        fit(net, toy.ToyTask(), [1, 2], trainer, ctxs, 1, str(tmp_path / "b"))
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        fit(net, toy.ToyTask(), loader, trainer, ctxs, 1, str(tmp_path / "b"), resume=str(tmp_path / "missing"))
