@@ -1,0 +1,93 @@
+"""Training speed of YOLOv3 models on this CPU: forward + backward + SGD step, hybridized.
+
+Prints images/s per (model, input size) and the ratio against GluonCV's yolo3_mobilenet0.25_voc
+measured in the same run (same batch, same inputs, same kind of targets).
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_yolo3_train_speed.py --sizes 256 320 --batch 8
+
+Targets are made once per size by the numpy generator (data-worker cost is not measured here).
+"""
+import argparse
+import time
+import warnings
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from gluon_bof.model import get_model
+from gluon_bof.model.yolo.targets import YOLOv3TargetGenerator, pad_gt_boxes
+
+def make_batch(num_class, anchors, strides, size, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    gen = YOLOv3TargetGenerator(num_class, anchors, strides)
+    labels = []
+    for _ in range(batch):
+        n = int(rng.integers(1, 6))
+        xy = rng.uniform(0, size * 0.7, (n, 2))
+        wh = rng.uniform(16, size * 0.3, (n, 2))
+        labels.append(np.concatenate([xy, xy + wh, rng.integers(0, num_class, (n, 1))], 1).astype(np.float32))
+    targets = [np.stack(t) for t in zip(*[gen.gen(lab, (size, size)) for lab in labels])]
+    x = rng.uniform(-1, 1, (batch, 3, size, size)).astype(np.float32)
+    return [mx.nd.array(a) for a in [x, pad_gt_boxes(labels)] + targets]
+
+
+def train_speed(net, batch_arrays, iters, warmup=2):
+    """Images/s of hybridized forward+backward+SGD step (median of per-iteration times)."""
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 1e-4, "momentum": 0.9, "wd": 5e-4})
+    bs = batch_arrays[0].shape[0]
+    times = []
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        with autograd.record():
+            losses = net(*batch_arrays)
+            total = sum(l.sum() for l in losses)
+        total.backward()
+        trainer.step(bs)
+        mx.nd.waitall()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return bs / float(np.median(times))
+
+
+def build(name, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name.startswith("gluoncv:"):
+            import gluoncv
+            net = gluoncv.model_zoo.get_model(name[len("gluoncv:"):], pretrained_base=False, **kw)
+        else:
+            net = get_model(name, **kw)
+        net.initialize(mx.init.Xavier())
+    return net
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 320])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--ref-iters", type=int, default=3)
+    ap.add_argument("--models", nargs="+", default=["yolo3_tiny_shapes"])
+    ap.add_argument("--no-ref", action="store_true", help="skip GluonCV's yolo3_mobilenet0.25_voc")
+    args = ap.parse_args()
+    for size in args.sizes:
+        ref_speed = None
+        if not args.no_ref:
+            ref = build("gluoncv:yolo3_mobilenet0.25_voc")
+            ref.hybridize()
+            arrays = make_batch(20, [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119],
+                                     [116, 90, 156, 198, 373, 326]], (8, 16, 32), size, args.batch)
+            ref_speed = train_speed(ref, arrays, args.ref_iters, warmup=1)
+            print("size %d  gluoncv yolo3_mobilenet0.25_voc   %7.2f img/s" % (size, ref_speed), flush=True)
+        for name in args.models:
+            net = build(name)
+            net.hybridize(static_alloc=True)
+            arrays = make_batch(net.num_class, net.anchors, net.strides, size, args.batch)
+            speed = train_speed(net, arrays, args.iters)
+            ratio = " (x%.1f vs gluoncv mobilenet0.25)" % (speed / ref_speed) if ref_speed else ""
+            print("size %d  %-32s %7.2f img/s%s" % (size, name, speed, ratio), flush=True)
+
+
+if __name__ == "__main__":
+    main()
