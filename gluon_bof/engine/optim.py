@@ -10,7 +10,7 @@
 * ``--no-wd``: ``wd_mult = 0`` on every parameter whose name matches ``.*beta|.*gamma|.*bias``.
 """
 import re
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import mxnet as mx
 from mxnet import gluon
@@ -74,12 +74,31 @@ def build_trainer(net: gluon.Block, optimizer: str = "sgd", optimizer_params: Op
     else:
         kv_type = kvstore.type
     distributed = kv_type.startswith("dist")
-    trainer = gluon.Trainer(net.collect_params() if params is None else params, optimizer,
+    trainer = gluon.Trainer(structural_order(net, params), optimizer,
                             dict(optimizer_params or {}), kvstore=kvstore,
                             update_on_kvstore=False if distributed else None)
     if distributed:
         _start_dist(trainer)
     return trainer
+
+
+def structural_order(net: gluon.Block, params: Optional[gluon.ParameterDict] = None) -> List[gluon.Parameter]:
+    """The parameters to train, ordered by their structural names (``stages.0.0.weight``...).
+
+    ``gluon.Trainer`` sorts a ParameterDict by *global* names (``yolov30_mobilenet0_conv0_weight``),
+    whose counters depend on how many blocks the process built before; the optimizer states are
+    stored by position in that order. Two builds of the same network could then disagree on which
+    momentum belongs to which weight (seen when resuming in the same process). The structural
+    order is the same for every build of the same architecture.
+    """
+    structural = net._collect_params_with_prefix()
+    if params is None:
+        return [structural[k] for k in sorted(structural)]
+    wanted = {id(p) for p in params.values()}
+    ordered = [structural[k] for k in sorted(structural) if id(structural[k]) in wanted]
+    if len(ordered) != len(wanted):
+        raise ValueError("build_trainer: params must be parameters of net")
+    return ordered
 
 
 def _start_dist(trainer: gluon.Trainer) -> None:
