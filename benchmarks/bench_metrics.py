@@ -4,11 +4,15 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py                 # 5,000 images, VOC + COCO
     OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py --skip-coco     # VOC only (~15 s)
+    OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py --skip-coco --batch 16 1 --decimals 0 2
+                                                                         # every VOC setting (~1 min)
     OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py --images 500    # quick look
 
 Data: ``--images`` VOC-like images (1-6 objects of 1-3 classes) with ``--dets`` detections each
 (padded batches of ``--batch``) over ``--classes`` classes, 60% near an object, the rest random;
 ``--decimals 2`` rounds the scores to create many ties (the slow path of exact tie replication).
+Several ``--batch`` and ``--decimals`` values run every combination (the COCO part uses the first
+batch size).
 Goals (issue "Evaluation"):
 VOC07 at least 10x faster than GluonCV, COCO at least 5x faster than pycocotools, identical values.
 Prints the times, the ratios and the largest value difference.
@@ -74,13 +78,12 @@ def time_voc(metric, batches):
     return time.perf_counter() - start, np.array(values, dtype=np.float64)
 
 
-def bench_voc(args) -> None:
+def bench_voc(args, batch: int, decimals: int) -> None:
     from gluoncv.utils.metrics.voc_detection import VOC07MApMetric as GluonCVVOC07
     from gluon_bof.metrics import VOC07MApMetric
 
     names = ["c%d" % i for i in range(args.classes)]
-    batches = make_voc_batches(np.random.default_rng(0), args.images, args.dets, args.classes, args.batch,
-                               args.decimals)
+    batches = make_voc_batches(np.random.default_rng(0), args.images, args.dets, args.classes, batch, decimals)
     ours, theirs = [], []
     for _ in range(args.repeat):  # alternate, to share the machine's load fairly
         t, v_ours = time_voc(VOC07MApMetric(class_names=names), batches)
@@ -89,8 +92,8 @@ def bench_voc(args) -> None:
         theirs.append(t)
     diff = float(np.nanmax(np.abs(v_ours - v_theirs)))
     print("VOC07 mAP, %d images x %d detections, %d classes, batch %d, scores %s"
-          % (args.images, args.dets, args.classes, args.batch,
-             "rounded to %d decimals" % args.decimals if args.decimals else "float32"))
+          % (args.images, args.dets, args.classes, batch,
+             "rounded to %d decimals" % decimals if decimals else "float32"))
     print("  gluon_bof  median %.3f s  min %.3f s  (%d runs)" % (np.median(ours), np.min(ours), args.repeat))
     print("  gluoncv    median %.3f s  min %.3f s" % (np.median(theirs), np.min(theirs)))
     print("  speed-up   %.1fx (medians)  %.1fx (mins)   mAP %.6f   max |difference| %.1e"
@@ -169,7 +172,7 @@ def bench_coco(args) -> None:
 
     rng = np.random.default_rng(1)
     coco = make_coco(rng, args.images, args.coco_classes)
-    batches = coco_batches(rng, coco, args.dets, args.batch)
+    batches = coco_batches(rng, coco, args.dets, args.batch[0])
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "instances.json")
         with open(path, "w") as f:
@@ -196,15 +199,18 @@ def main(argv=None) -> None:
     parser.add_argument("--dets", type=int, default=100)
     parser.add_argument("--classes", type=int, default=20, help="VOC classes")
     parser.add_argument("--coco-classes", type=int, default=80)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--decimals", type=int, default=0, help="round VOC scores (ties); 0 = no rounding")
+    parser.add_argument("--batch", type=int, nargs="+", default=[16], help="images per update")
+    parser.add_argument("--decimals", type=int, nargs="+", default=[0],
+                        help="round VOC scores (ties); 0 = no rounding")
     parser.add_argument("--repeat", type=int, default=3, help="VOC timing repeats (alternating)")
     parser.add_argument("--skip-coco", action="store_true")
     parser.add_argument("--skip-voc", action="store_true")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     if not args.skip_voc:
-        bench_voc(args)
+        for batch in args.batch:
+            for decimals in args.decimals:
+                bench_voc(args, batch, decimals)
     if not args.skip_coco:
         bench_coco(args)
 

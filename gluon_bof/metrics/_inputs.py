@@ -8,11 +8,14 @@ the parts of a list are stacked along the batch axis, padding the shorter ones w
 The checks run on valid (non-padding) rows only and raise ``ValueError`` naming the argument, the
 image index in the batch and the broken rule, so a wrong input never turns into a wrong number.
 """
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from numpy.core import _multiarray_umath
 
-__all__ = ["as_batch", "check_boxes", "check_labels", "check_finite", "check_batch_sizes", "check_rows"]
+__all__ = ["as_batch", "check_boxes", "check_labels", "check_finite", "check_batch_sizes", "check_rows",
+           "rows_look_valid", "quick_check"]
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -53,8 +56,14 @@ def as_batch(value: Any, name: str, last_dim: Optional[int], fill: float = -1.0)
     numpy.ndarray
         ``(B, N, 4)`` for boxes, ``(B, N)`` otherwise; dtype kept.
     """
-    if isinstance(value, np.ndarray) or hasattr(value, "asnumpy"):
-        array = value.asnumpy() if hasattr(value, "asnumpy") else value
+    if type(value) is np.ndarray:  # the common case, kept short: update may run once per image
+        if last_dim is None:
+            if value.ndim == 2:
+                return value
+        elif value.ndim == 3 and value.shape[2] == last_dim:
+            return value
+    if type(value) is np.ndarray or hasattr(value, "asnumpy"):
+        array = value if type(value) is np.ndarray else value.asnumpy()
         if last_dim is None and array.ndim == 3 and array.shape[2] == 1:
             array = array[:, :, 0]
         if array.ndim == (3 if last_dim is not None else 2) and (last_dim is None or array.shape[2] == last_dim):
@@ -162,6 +171,74 @@ def check_labels(labels: np.ndarray, name: str, num_classes: Optional[int]) -> n
     return valid
 
 
+# Bound once: ``update`` runs these checks on every batch, often of a single image, where the
+# attribute lookups and dispatch layers would cost as much as the checks.
+_dot = _multiarray_umath.dot
+_count_nonzero = _multiarray_umath.count_nonzero
+_isfinite = math.isfinite
+
+
+def rows_look_valid(
+    boxes: np.ndarray,
+    labels: np.ndarray,
+    values: Optional[np.ndarray],
+    num_classes: Optional[int],
+    more_values: Optional[np.ndarray] = None,
+) -> bool:
+    """Cheap test that all rows, padding included, pass every check of :func:`check_rows`.
+
+    A handful of whole-array operations (a few µs for one image): ``update`` calls it for every
+    batch and runs the precise :func:`check_rows` only when it says False. False does not mean the
+    input is bad: padding rows may hold anything, and a huge box may overflow the sums.
+
+    Parameters
+    ----------
+    boxes : (B, N, 4) array
+    labels : (B, N) array
+        Negative = padding row.
+    values, more_values : arrays or None
+        Scores or difficult flags, any shape: must be finite. None when there are none to check.
+    num_classes : int or None
+        Upper bound of the labels, if known.
+    """
+    return quick_check(boxes, labels, num_classes, (boxes, values, more_values))
+
+
+def quick_check(boxes: np.ndarray, labels: np.ndarray, num_classes: Optional[int],
+                finite: Sequence[Optional[np.ndarray]]) -> bool:
+    """:func:`rows_look_valid` on arrays that may be views into one stored table.
+
+    Parameters
+    ----------
+    boxes : (B, K, 4) array
+        Boxes (detections and ground truths may sit side by side); may be a strided view.
+    labels : (B, K) array
+        Their labels, negative = padding.
+    num_classes : int or None
+        Upper bound of the labels, if known.
+    finite : sequence of arrays or None
+        Arrays whose every value must be finite (best contiguous: they are read flat).
+    """
+    if boxes.size == 0:
+        return labels.size == 0 and all(v is None or v.size == 0 for v in finite)
+    # Counting is cheaper than a reduction on small arrays; comparisons with NaN are False, and
+    # infinite values make the sums of squares infinite.
+    if _count_nonzero(np.less_equal(boxes[:, :, :2], boxes[:, :, 2:], order="F")) * 2 != boxes.size:
+        return False
+    # Whole labels below the bound: min(label, bound - 0.5) equals its floor (NaN never does).
+    bound = (2.0 ** 31 if num_classes is None else num_classes) - 0.5
+    if labels.dtype.kind == "b":
+        labels = labels.view(np.uint8)
+    if _count_nonzero(np.floor(labels) != np.minimum(labels, bound)):
+        return False
+    for array in finite:
+        if array is not None:
+            flat = array.reshape(-1)
+            if not _isfinite(_dot(flat, flat)):
+                return False
+    return True
+
+
 def check_rows(
     boxes: np.ndarray,
     labels: np.ndarray,
@@ -183,17 +260,9 @@ def check_rows(
     names : (str, str, str)
         Argument names of ``boxes``, ``labels`` and ``values`` for the messages.
     """
-    # Fast filter (comparisons with NaN are False, sums with inf are not finite); the slow path
-    # below then names the first problem, or finds none (e.g. a sum that overflowed).
-    x0, y0, x1, y1 = boxes[:, :, 0], boxes[:, :, 1], boxes[:, :, 2], boxes[:, :, 3]
-    ok = (x0 <= x1) & (y0 <= y1) & np.isfinite(x0 + y0 + x1 + y1 + values)
-    if labels.dtype.kind == "f":
-        ok &= labels == np.floor(labels)
-    if num_classes is not None:
-        ok &= labels < num_classes
-    if not (~ok & ~(labels < 0)).any():
+    if rows_look_valid(boxes, labels, values, num_classes):
         return
-    # Slow path, only to name the first problem precisely.
+    # Slow path, only to name the first problem precisely (or find none: e.g. bad padding rows).
     valid = check_labels(labels, names[1], num_classes)
     check_finite(values, valid, names[2])
     check_boxes(boxes, valid, names[0])

@@ -3,11 +3,13 @@
 Same interface and the same numbers as GluonCV's metrics of the same names, computed without a
 Python loop per detection or per (image, class):
 
-* ``update`` checks a batch and stores it; ``get`` then handles all images at once (and caches the
-  result until the next ``update``).
-* Detections are ordered inside each (image, class) by descending score, exactly as GluonCV's
-  ``argsort()[::-1]`` orders them, ties included (:func:`_batch_order`,
-  :func:`_fix_large_tied_groups`).
+* ``update`` checks a batch with a few whole-array operations (about 10 µs for one image) and
+  stores one copy; ``get`` then handles all images at once, in runs of images small enough for
+  the CPU cache (and caches the result until the next ``update``).
+* Detections are ordered by class, then image, then descending score inside each (image, class),
+  exactly as GluonCV's ``argsort()[::-1]`` orders them, ties included (:func:`_detection_order`,
+  :func:`_large_tied_groups`, :func:`_resort_groups`). Each class is then one contiguous slice in
+  GluonCV's accumulation order.
 * Every detection gets its highest-IoU ground truth of the same class and image (the first one on
   IoU ties), with the devkit's +1 pixel convention (``xmax + 1``, ``ymax + 1``). A detection whose
   IoU reaches ``iou_thresh`` is ignored (-1) if that ground truth is difficult, a true positive if
@@ -28,9 +30,13 @@ What the edge cases yield:
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.core import _multiarray_umath
 
 from . import ap as ap_lib
-from ._inputs import as_batch, check_batch_sizes, check_rows
+from ._inputs import as_batch, check_batch_sizes, check_rows, quick_check
+
+# Without numpy's dispatch layer: ``update`` may run once per image.
+_concatenate = _multiarray_umath.concatenate
 
 __all__ = ["VOCMApMetric", "VOC07MApMetric", "match_detections"]
 
@@ -38,106 +44,154 @@ __all__ = ["VOCMApMetric", "VOC07MApMetric", "match_detections"]
 # stable; longer runs go through quicksort partitions, whose order of ties we reproduce by calling
 # argsort itself.
 _INSERTION_SORT_MAX = 16
+# Detection rows (padding included) handled at once by ``get``: small enough for the CPU cache.
+_CHUNK_ROWS = 65536
 
 
-def _batch_order(labels: np.ndarray, scores: np.ndarray, valid: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Valid detections of a batch in GluonCV's order: image, class, descending score.
+def _small_keys(values: np.ndarray) -> np.ndarray:
+    """``values`` as int16 when they fit (numpy's stable sort is then a radix sort), else unchanged."""
+    if values.size and 0 <= values.min() and values.max() < 2 ** 15:
+        return values.astype(np.int16)
+    return values
+
+
+def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Valid detections ordered by class, then image, then GluonCV's order inside the image.
 
     GluonCV sorts each (image, class) group with ``score.argsort()[::-1]`` on the group's scores in
     row order. For groups of at most 16 detections that argsort is stable, so ties come out in
     *descending* row order after the reversal, which is what this returns for every group; larger
-    groups with ties are corrected by :func:`_fix_large_tied_groups`.
+    groups with ties are corrected by :func:`_resort_groups`. Each class's detections then
+    form one contiguous run in GluonCV's accumulation order (image by image, as ``update`` saw
+    them).
 
     Parameters
     ----------
-    labels, scores : (B, N) arrays
-        Padded detections of the batch.
-    valid : (B, N) bool array
-        Non-padding rows.
+    labels : (B, W) array
+        Row ``r < N`` of image ``b`` is detection ``r``; negative = padding. Further columns (the
+        ground truths stored alongside) are ignored.
+    scores : (B, N) array
+        Detection scores.
 
     Returns
     -------
-    image, row : (D,) int arrays
-        Position of each valid detection, in order.
+    at : (D,) int64 array
+        Flat index ``b * W + r`` of each valid detection, in order.
+    label : (D,) int64 array
+        Its class (non-decreasing).
     """
-    num = int(labels[valid].max()) + 2 if valid.any() else 1
-    key_type = np.int16 if num < 2 ** 15 else np.int64  # 16-bit keys get numpy's radix sort
-    # Reversing a stable ascending sort gives descending scores with ties in descending row order;
-    # a stable sort by class (padding last) keeps that order inside each class.
-    by_score = np.argsort(scores, axis=1, kind="stable")[:, ::-1]
-    keys = np.where(valid, labels, num - 1).astype(key_type)
-    by_class = np.argsort(np.take_along_axis(keys, by_score, axis=1), axis=1, kind="stable")
-    order = np.take_along_axis(by_score, by_class, axis=1)
-    count = valid.sum(axis=1)
-    keep = np.arange(order.shape[1])[None, :] < count[:, None]
-    image = np.nonzero(keep)[0]
-    return image, order[keep]
+    rows, width = scores.shape[1], labels.shape[1]
+    valid = labels[:, :rows] >= 0
+    if scores.dtype.kind != "f":
+        scores = scores.astype(np.float64)
+    # Padding scores become -inf (valid ones are finite), so the reversal puts them last.
+    keys = np.where(valid, scores, scores.dtype.type(-np.inf))
+    # Reversing a stable ascending sort gives descending scores with ties in descending row order.
+    by_score = np.argsort(keys, axis=1, kind="stable")[:, ::-1]
+    count = np.count_nonzero(valid, axis=1)
+    by_score = by_score + np.arange(0, labels.size, width)[:, None]
+    at = by_score[np.arange(rows) < count[:, None]]
+    label = _small_keys(np.take(labels, at).astype(np.int64))
+    # Stable by class: the image and score order inside each class is kept.
+    by_class = np.argsort(label, kind="stable")
+    return np.take(at, by_class), np.take(label, by_class).astype(np.int64)
 
 
-def _fix_large_tied_groups(image: np.ndarray, label: np.ndarray, score: np.ndarray,
-                           row: np.ndarray) -> Optional[np.ndarray]:
-    """Permutation re-sorting the (image, class) groups of more than 16 detections that hold ties.
+def _large_tied_groups(key: np.ndarray, score: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """The (image, class) groups of more than 16 detections that hold tied scores.
 
     numpy's default argsort sorts more than 16 elements by quicksort partitions, which do not keep
-    ties in a simple order; to reproduce GluonCV's order exactly such groups are sorted with that
-    same argsort, one call per group (a few per image at most).
+    ties in a simple order; to reproduce GluonCV's order exactly such groups must be sorted with
+    that same argsort (:func:`_resort_groups`).
 
     Parameters
     ----------
-    image, label, score, row : (D,) arrays
-        Detections in :func:`_batch_order` order (groups contiguous).
+    key : (D,) int array
+        Group of each detection (``label * num_images + image``), non-decreasing.
+    score : (D,) array
+        Scores, in :func:`_detection_order` order.
 
     Returns
     -------
-    (D,) int array or None
-        Permutation to apply to all four arrays; None when nothing needs re-sorting.
+    (starts, sizes) : two int arrays, or None
+        Position of the first detection and size of each such group; None when there is none.
     """
-    if image.size <= _INSERTION_SORT_MAX:
+    tie = np.flatnonzero((score[1:] == score[:-1]) & (key[1:] == key[:-1]))
+    if tie.size == 0:
         return None
-    new_group = np.ones(image.size, dtype=bool)
-    new_group[1:] = (image[1:] != image[:-1]) | (label[1:] != label[:-1])
-    starts = np.flatnonzero(new_group)
-    sizes = np.diff(np.append(starts, image.size))
-    group_of = np.cumsum(new_group) - 1
-    tie = np.zeros(image.size, dtype=bool)
-    tie[1:] = ~new_group[1:] & (score[1:] == score[:-1])
-    flagged = np.zeros(starts.size, dtype=bool)
-    flagged[group_of[tie]] = True
-    flagged &= sizes > _INSERTION_SORT_MAX
-    redo = np.flatnonzero(flagged)
-    if redo.size == 0:
+    tied = key[tie]
+    tied = tied[np.concatenate(([True], tied[1:] != tied[:-1]))]
+    starts = np.searchsorted(key, tied, side="left")
+    sizes = np.searchsorted(key, tied, side="right") - starts
+    large = sizes > _INSERTION_SORT_MAX
+    if not large.any():
         return None
-    order = np.arange(image.size)
-    # Members of the groups to redo, in row order inside each group (GluonCV's argsort input).
-    members = np.flatnonzero(flagged[group_of])
-    members = members[np.argsort(group_of[members] * (int(row.max()) + 1) + row[members])]
-    member_scores = score[members]
-    bounds = np.concatenate(([0], np.cumsum(sizes[redo])))
-    for g, lo, hi in zip(redo.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-        first = starts[g]
-        order[first:first + hi - lo] = members[lo:hi][member_scores[lo:hi].argsort()[::-1]]
-    return order
+    return starts[large], sizes[large]
 
 
-def _corners_plus_one(box: np.ndarray) -> Tuple[np.ndarray, ...]:
-    """Columns ``x1, y1, x2 + 1, y2 + 1`` and area of (K, 4) boxes: the devkit's inclusive pixels."""
-    x1, y1, x2, y2 = box[:, 0], box[:, 1], box[:, 2] + 1, box[:, 3] + 1
-    return x1, y1, x2, y2, (x2 - x1) * (y2 - y1)
+def _resort_groups(at: np.ndarray, starts: np.ndarray, sizes: np.ndarray, labels: np.ndarray,
+                   scores: np.ndarray) -> None:
+    """Put the given groups of ``at`` in GluonCV's order: ``argsort()[::-1]`` of the row-ordered scores.
+
+    Parameters
+    ----------
+    at : (D,) int array, modified in place
+        Flat index ``b * W + r`` of each detection in :func:`_detection_order` order.
+    starts, sizes : int arrays
+        Groups to re-sort, from :func:`_large_tied_groups`.
+    labels : (B, W) array
+        Labels as given to :func:`_detection_order`.
+    scores : (B, N) array
+        Detection scores.
+    """
+    rows, width = scores.shape[1], labels.shape[1]
+    # Members of each group in row order (GluonCV's argsort input), groups one after another.
+    image = at[starts] // width
+    label = labels.reshape(-1)[at[starts]]
+    group, row = np.nonzero(labels[image, :rows] == label[:, None])
+    in_rows = image[group] * width + row
+    in_scores = np.take(scores, in_rows - image[group] * (width - rows))
+    offsets = np.cumsum(sizes) - sizes
+    # Groups of one size are handled together, one group per row of a 2-D block: argsort along
+    # axis 1 sorts each row on its own with the same algorithm (so the same order of ties) as a
+    # 1-D argsort of that group.
+    by_size = np.argsort(sizes, kind="stable")
+    sorted_sizes = sizes[by_size]
+    cuts = np.flatnonzero(np.diff(sorted_sizes)) + 1
+    columns = np.arange(int(sorted_sizes[-1]))
+    for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [sizes.size])).tolist()):
+        chosen = by_size[lo:hi]
+        span = columns[:int(sorted_sizes[lo])]
+        source = offsets[chosen][:, None] + span
+        order = np.argsort(in_scores[source], axis=1)[:, ::-1]
+        at[starts[chosen][:, None] + span] = np.take_along_axis(in_rows[source], order, axis=1)
 
 
-def _pair_iou(pred: Tuple[np.ndarray, ...], gt: Tuple[np.ndarray, ...], pred_index: np.ndarray,
-              gt_index: np.ndarray) -> np.ndarray:
-    """IoU of the pairs ``(pred[pred_index[k]], gt[gt_index[k]])``, boxes from :func:`_corners_plus_one`.
+def _corners_plus_one(box: np.ndarray) -> np.ndarray:
+    """(K, 5) table ``x1, y1, x2 + 1, y2 + 1, area`` of (K, 4) boxes: the devkit's inclusive pixels.
+
+    Computed in the boxes' dtype, as GluonCV computes them.
+    """
+    table = np.empty((box.shape[0], 5), dtype=box.dtype)
+    table[:, :2] = box[:, :2]
+    np.add(box[:, 2:], 1, out=table[:, 2:4], casting="unsafe")
+    width = table[:, 2] - table[:, 0]
+    np.multiply(width, table[:, 3] - table[:, 1], out=table[:, 4], casting="unsafe")
+    return table
+
+
+def _iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two (K, 5) :func:`_corners_plus_one` tables.
 
     The arithmetic (and so the rounding) is GluonCV's ``bbox_iou`` on boxes with ``+1`` added to
     xmax and ymax, so comparisons with ``iou_thresh`` agree bit for bit.
     """
-    left = np.maximum(pred[0][pred_index], gt[0][gt_index])
-    top = np.maximum(pred[1][pred_index], gt[1][gt_index])
-    right = np.minimum(pred[2][pred_index], gt[2][gt_index])
-    bottom = np.minimum(pred[3][pred_index], gt[3][gt_index])
+    left = np.maximum(pred[:, 0], gt[:, 0])
+    top = np.maximum(pred[:, 1], gt[:, 1])
+    right = np.minimum(pred[:, 2], gt[:, 2])
+    bottom = np.minimum(pred[:, 3], gt[:, 3])
     inter = ((right - left) * (bottom - top)) * ((left < right) & (top < bottom))
-    return inter / (pred[4][pred_index] + gt[4][gt_index] - inter)
+    return inter / (pred[:, 4] + gt[:, 4] - inter)
 
 
 def match_detections(
@@ -149,24 +203,36 @@ def match_detections(
     gt_difficult: np.ndarray,
     gt_box: np.ndarray,
     iou_thresh: float,
+    pred_box_index: Optional[np.ndarray] = None,
+    pred_box_dtype: Optional[np.dtype] = None,
+    pred_key: Optional[Tuple[int, np.ndarray]] = None,
 ) -> np.ndarray:
     """Mark every detection as true positive, false positive or ignored, all images at once.
 
     Parameters
     ----------
     pred_image, pred_label : (D,) int arrays
-        Image index and class of each valid detection, in GluonCV's processing order (image,
-        class, descending score; see :func:`_batch_order`).
-    pred_box : (D, 4) array
+        Image index and class of each valid detection. The detections of one (image, class) must
+        be contiguous and in GluonCV's processing order (descending score, see
+        :func:`_detection_order`); the groups themselves may come in any order.
+    pred_box : (D, 4) array, or (K, 4) with ``pred_box_index``
         ``(xmin, ymin, xmax, ymax)`` in pixels.
     gt_image, gt_label : (G,) int arrays
-        Image index and class of each valid ground truth, in image then row order.
+        Image index and class of each valid ground truth, rows of one image in their order.
     gt_difficult : (G,) bool array
         Difficult flags.
     gt_box : (G, 4) array
         Ground-truth boxes.
     iou_thresh : float
         A detection matches a ground truth when their IoU is >= ``iou_thresh``.
+    pred_box_index : (D,) int array, optional
+        Row of ``pred_box`` holding each detection's box (saves gathering boxes that have no
+        ground truth to meet).
+    pred_box_dtype : numpy dtype, optional
+        dtype in which to compute with the detection boxes, when ``pred_box`` holds them promoted
+        (the IoU is computed in the caller's dtypes, as GluonCV does).
+    pred_key : (int, (D,) int array), optional
+        ``(K, pred_label * K + pred_image)`` with K above every image index, when the caller has it.
 
     Returns
     -------
@@ -176,59 +242,121 @@ def match_detections(
     matches = np.zeros(pred_image.size, dtype=np.int8)
     if pred_image.size == 0 or gt_image.size == 0:
         return matches
-    # Ground truths sorted by (image, class), rows ascending inside: GluonCV's argmax tie order.
-    num_classes = int(max(pred_label.max(), gt_label.max())) + 1
-    g_order = np.lexsort((gt_label, gt_image))
-    g_key = (gt_image * num_classes + gt_label)[g_order]
+    # Ground truths sorted by (class, image), rows ascending inside: GluonCV's argmax tie order.
+    if pred_key is None:
+        num_images = int(max(pred_image.max(), gt_image.max())) + 1
+        pred_key = (num_images, pred_label * num_images + pred_image)
+    num_images, p_key = pred_key
+    g_key = gt_label * num_images + gt_image
+    g_order = np.argsort(g_key, kind="stable")
+    g_key = g_key[g_order]
     gt_difficult, gt_box = gt_difficult[g_order], gt_box[g_order]
-    # Detections come grouped by (image, class): look the ground truths up once per group.
-    p_key = pred_image * num_classes + pred_label
+    # Runs of detections of one (image, class): look their ground truths up once per run.
     run_start = np.flatnonzero(np.concatenate(([True], p_key[1:] != p_key[:-1])))
+    run_key = p_key[run_start]
     run_size = np.diff(np.append(run_start, p_key.size))
-    run_first = np.searchsorted(g_key, p_key[run_start], side="left")
-    run_count = np.searchsorted(g_key, p_key[run_start], side="right") - run_first
-    count = np.repeat(run_count, run_size)
-    first = np.repeat(run_first, run_size)
+    run_first = np.searchsorted(g_key, run_key, side="left")
+    run_count = np.searchsorted(g_key, run_key, side="right") - run_first
+    # Detections that have candidates, by decreasing number of candidates: those with more than j
+    # candidates form a prefix, so candidate j is scored against a slice, not a gathered subset.
+    runs = np.flatnonzero(run_count)
+    if runs.size == 0:
+        return matches
+    runs = runs[np.argsort(-run_count[runs], kind="stable")]
+    sizes = run_size[runs]
+    ends = np.cumsum(sizes)
+    det = np.repeat(run_start[runs] - ends + sizes, sizes) + np.arange(int(ends[-1]))
+    det_first = np.repeat(run_first[runs], sizes)
+    prefix = ends[np.searchsorted(-run_count[runs], -np.arange(int(run_count[runs[0]])), side="left") - 1]
+    box_rows = det if pred_box_index is None else np.take(pred_box_index, det)
+    pred_box = np.take(pred_box, box_rows, axis=0)
+    if pred_box_dtype is not None and pred_box.dtype != pred_box_dtype:
+        pred_box = pred_box.astype(pred_box_dtype)
+    pred_table = _corners_plus_one(pred_box)
+    gt_table = _corners_plus_one(gt_box)
 
-    # Detections bucketed by their number k of candidate ground truths; each bucket is an (n, k)
-    # IoU matrix whose argmax (first maximum, like GluonCV's) gives the best ground truth.
-    pred_cols, gt_cols = _corners_plus_one(pred_box), _corners_plus_one(gt_box)
-    by_count = np.argsort(count.astype(np.int16) if count.max() < 2 ** 15 else count, kind="stable")
-    sizes = np.bincount(count)
-    bounds = np.concatenate(([0], np.cumsum(sizes)))
-    best_gt = np.full(matches.size, -1, dtype=np.int64)
-    for k in np.flatnonzero(sizes[1:]) + 1:
-        dets = by_count[bounds[k]:bounds[k + 1]]
-        candidates = first[dets][:, None] + np.arange(k)
-        iou = _pair_iou(pred_cols, gt_cols, dets[:, None], candidates)
-        pick = iou.argmax(axis=1)
-        rows = np.arange(dets.size)
-        hit = ~(iou[rows, pick] < iou_thresh)
-        best_gt[dets[hit]] = candidates[rows[hit], pick[hit]]
-    det_hit = np.flatnonzero(best_gt >= 0)  # ascending: processing order
-    gt_hit = best_gt[det_hit]
+    # Best candidate of each detection: the first highest IoU, as GluonCV's argmax.
+    best = _iou(pred_table, np.take(gt_table, det_first, axis=0))
+    best_j = np.zeros(det.size, dtype=np.int64)
+    for j in range(1, prefix.size):
+        n = int(prefix[j])
+        candidate = det_first[:n] + j
+        iou = _iou(pred_table[:n], np.take(gt_table, candidate, axis=0))
+        better = np.flatnonzero(iou > best[:n])
+        best[better] = iou[better]
+        best_j[better] = j
+    hit = np.flatnonzero(~(best < iou_thresh))
+    det_hit = np.take(det, hit)
+    gt_hit = np.take(det_first, hit) + np.take(best_j, hit)
 
     difficult = gt_difficult[gt_hit]
     matches[det_hit[difficult]] = -1
-    # Detections are in processing order: the first to claim a ground truth takes it.
-    claimants = det_hit[~difficult]
-    claimed = gt_hit[~difficult]
-    # Stable sort by ground truth (radix sort when the ids fit in 16 bits): the first of each run
-    # is the earliest claimant.
-    by_gt = np.argsort(claimed.astype(np.int16) if gt_image.size < 2 ** 15 else claimed, kind="stable")
+    # The first detection (in processing order) to claim a ground truth takes it. Claimants of one
+    # ground truth come from one run, in processing order, so a stable sort by ground truth puts
+    # the first one first.
+    claimants, claimed = det_hit[~difficult], gt_hit[~difficult]
+    by_gt = np.argsort(_small_keys(claimed), kind="stable")
     claimed = claimed[by_gt]
-    first_claim = by_gt[np.concatenate(([True], claimed[1:] != claimed[:-1]))[:claimed.size]]
-    matches[claimants[first_claim]] = 1
+    first = by_gt[np.concatenate(([True], claimed[1:] != claimed[:-1]))[:claimed.size]]
+    matches[claimants[first]] = 1
     return matches
 
 
-def _stack(batches: Sequence[np.ndarray], fill: float) -> np.ndarray:
-    """Concatenate ``(B_i, N_i, ...)`` batches along axis 0, padding axis 1 to the largest N."""
-    rows = max(b.shape[1] for b in batches)
-    if any(b.shape[1] != rows for b in batches):
-        batches = [np.pad(b, [(0, 0), (0, rows - b.shape[1])] + [(0, 0)] * (b.ndim - 2),
-                          constant_values=fill) for b in batches]
-    return np.concatenate(batches, axis=0)
+def _pad_rows(array: np.ndarray, rows: int, fill: float) -> np.ndarray:
+    """Pad axis 1 of ``array`` with ``fill`` up to ``rows``."""
+    if array.shape[1] == rows:
+        return array
+    return np.pad(array, [(0, 0), (0, rows - array.shape[1])] + [(0, 0)] * (array.ndim - 2),
+                  constant_values=fill)
+
+
+def _split_table(table: np.ndarray, layout: tuple) -> Tuple[np.ndarray, ...]:
+    """Boxes (B, N + M, 4), labels (B, N + M), scores (B, N), difficult (B, M) of one update's table."""
+    n, m, has_difficult, _, _, score_dtype = layout
+    width = n + m
+    boxes = np.ascontiguousarray(table[:, :4 * width]).reshape(table.shape[0], width, 4)
+    labels = np.ascontiguousarray(table[:, 4 * width:5 * width])
+    scores = np.ascontiguousarray(table[:, 5 * width:5 * width + n], dtype=score_dtype)
+    difficult = table[:, 5 * width + n:] != 0 if has_difficult else np.zeros((table.shape[0], m), bool)
+    return boxes, labels, scores, difficult
+
+
+def _stack_updates(tables: List[np.ndarray], layouts: List[tuple]) -> Tuple[Any, ...]:
+    """All updates as one layout: ``(B, N + M)`` detection then ground-truth rows.
+
+    Parameters
+    ----------
+    tables : list of (B_i, 5 (N_i + M_i) + N_i [+ M_i]) arrays
+        Per update and image: detection boxes, ground-truth boxes (4 columns each), detection
+        labels, ground-truth labels, scores and, if given, difficult flags.
+    layouts : list of ``(N_i, M_i, has difficult flags, pred box dtype, gt box dtype, score dtype)``
+
+    Returns
+    -------
+    boxes (B, N + M, 4), labels (B, N + M), scores (B, N), difficult (B, M) bool or None,
+    N, pred box dtype, gt box dtype
+    """
+    if len(set(layouts)) == 1:
+        n, _, has_difficult, pred_dtype, gt_dtype, _ = layouts[0]
+        boxes, labels, scores, difficult = _split_table(np.concatenate(tables), layouts[0])
+        return boxes, labels, scores, difficult if has_difficult else None, n, pred_dtype, gt_dtype
+    # Row counts (or dtypes) differ between updates: split, pad each part to the largest, join.
+    n = max(layout[0] for layout in layouts)
+    m = max(layout[1] for layout in layouts)
+    pred_dtype = np.result_type(*[layout[3] for layout in layouts])
+    gt_dtype = np.result_type(*[layout[4] for layout in layouts])
+    score_dtype = np.result_type(*[layout[5] for layout in layouts])
+    parts = []
+    for table, layout in zip(tables, layouts):
+        b, l, sc, d = _split_table(table, layout)
+        n_i = layout[0]
+        parts.append((
+            np.concatenate((_pad_rows(b[:, :n_i], n, -1.0), _pad_rows(b[:, n_i:], m, -1.0)), axis=1),
+            np.concatenate((_pad_rows(l[:, :n_i], n, -1.0), _pad_rows(l[:, n_i:], m, -1.0)), axis=1),
+            _pad_rows(sc, n, -1.0).astype(score_dtype),
+            _pad_rows(d, m, False),
+        ))
+    return tuple(np.concatenate(p) for p in zip(*parts)) + (n, pred_dtype, gt_dtype)
 
 
 class VOCMApMetric:
@@ -263,7 +391,9 @@ class VOCMApMetric:
 
     def reset(self) -> None:
         """Forget everything accumulated by ``update``."""
-        self._batches: List[Tuple[np.ndarray, ...]] = []
+        # Per update, one table (see update) and its layout (see _stack_updates).
+        self._tables: List[np.ndarray] = []
+        self._layouts: List[tuple] = []
         self._cache: Optional[Tuple[List[Optional[np.ndarray]], List[Optional[np.ndarray]]]] = None
         self.num_images = 0
 
@@ -298,65 +428,111 @@ class VOCMApMetric:
             On mismatched batch lengths or row counts, NaN/inf scores or boxes, boxes with
             ``xmin > xmax`` or ``ymin > ymax``, non-integer labels, labels outside the class range.
         """
-        pb = as_batch(pred_bboxes, "pred_bboxes", 4)
-        pl = as_batch(pred_labels, "pred_labels", None)
-        ps = as_batch(pred_scores, "pred_scores", None)
-        gb = as_batch(gt_bboxes, "gt_bboxes", 4)
-        gl = as_batch(gt_labels, "gt_labels", None)
-        gd = np.zeros(gl.shape, dtype=np.float32) if gt_difficults is None else as_batch(
-            gt_difficults, "gt_difficults", None, fill=0.0)
-        check_batch_sizes(
-            [pb, pl, ps, gb, gl, gd],
-            ["pred_bboxes", "pred_labels", "pred_scores", "gt_bboxes", "gt_labels", "gt_difficults"],
-            ["pred", "pred", "pred", "gt", "gt", "gt"],
-        )
-        check_rows(pb, pl, ps, self.num_classes, ("pred_bboxes", "pred_labels", "pred_scores"))
-        check_rows(gb, gl, gd, self.num_classes, ("gt_bboxes", "gt_labels", "gt_difficults"))
-        # Copies: the caller may reuse its buffers.
-        self._batches.append(tuple(np.array(a) for a in (pb, pl, ps, gb, gl, gd)))
-        self.num_images += pb.shape[0]
+        pb, pl, ps, gb, gl, gd = pred_bboxes, pred_labels, pred_scores, gt_bboxes, gt_labels, gt_difficults
+        # numpy batches of the usual shapes are taken as they are (update may run once per image).
+        if not (type(pb) is np.ndarray and type(gb) is np.ndarray and pb.ndim == 3 and gb.ndim == 3
+                and pb.shape[2] == 4 and gb.shape[2] == 4 and type(pl) is np.ndarray and pl.ndim == 2
+                and type(ps) is np.ndarray and ps.ndim == 2 and type(gl) is np.ndarray and gl.ndim == 2
+                and (gd is None or (type(gd) is np.ndarray and gd.ndim == 2))):
+            pb = as_batch(pred_bboxes, "pred_bboxes", 4)
+            pl = as_batch(pred_labels, "pred_labels", None)
+            ps = as_batch(pred_scores, "pred_scores", None)
+            gb = as_batch(gt_bboxes, "gt_bboxes", 4)
+            gl = as_batch(gt_labels, "gt_labels", None)
+            gd = None if gt_difficults is None else as_batch(gt_difficults, "gt_difficults", None, fill=0.0)
+        size, gt_size = pl.shape, gl.shape
+        if not (pb.shape[:2] == size == ps.shape and gb.shape[:2] == gt_size and size[0] == gt_size[0]
+                and (gd is None or gd.shape == gt_size)):
+            check_batch_sizes(
+                [pb, pl, ps, gb, gl, gl if gd is None else gd],
+                ["pred_bboxes", "pred_labels", "pred_scores", "gt_bboxes", "gt_labels", "gt_difficults"],
+                ["pred", "pred", "pred", "gt", "gt", "gt"],
+            )
+        # One row per image holding everything: detection and ground-truth boxes, labels, scores,
+        # difficult flags. Checked in place, and kept (a copy: the caller may reuse its buffers).
+        n, m = size[1], gt_size[1]
+        table = _concatenate((pb.reshape(size[0], 4 * n), gb.reshape(size[0], 4 * m), pl, gl, ps)
+                             + (() if gd is None else (gd,)), axis=1)
+        width = n + m
+        if not quick_check(table[:, :4 * width].reshape(size[0], width, 4), table[:, 4 * width:5 * width],
+                           self.num_classes, (table,)):
+            check_rows(pb, pl, ps, self.num_classes, ("pred_bboxes", "pred_labels", "pred_scores"))
+            check_rows(gb, gl, np.zeros(gl.shape, np.float32) if gd is None else gd, self.num_classes,
+                       ("gt_bboxes", "gt_labels", "gt_difficults"))
+        self._tables.append(table)
+        self._layouts.append((n, m, gd is not None, pb.dtype, gb.dtype, ps.dtype))
+        self.num_images += size[0]
         self._cache = None
 
-    def _flat(self) -> Tuple[Tuple[np.ndarray, ...], Tuple[np.ndarray, ...]]:
-        """All valid detections (in GluonCV's order) and ground truths (image, row order), flat."""
-        pb, pl, ps, gb, gl, gd = [_stack([b[i] for b in self._batches], -1.0 if i != 5 else 0.0)
-                                  for i in range(6)]
-        p_img, p_row = _batch_order(pl, ps, pl >= 0)
-        p_at = p_img * pl.shape[1] + p_row
-        label = pl.reshape(-1)[p_at].astype(np.int64)
-        score = ps.reshape(-1)[p_at]
-        fix = _fix_large_tied_groups(p_img, label, score, p_row)
-        if fix is not None:
-            p_img, label, score, p_at = p_img[fix], label[fix], score[fix], p_at[fix]
-        pred = (p_img, label, score, pb.reshape(-1, 4)[p_at])
-        g_at = np.flatnonzero(gl.reshape(-1) >= 0)
-        gt = (g_at // gl.shape[1], gl.reshape(-1)[g_at].astype(np.int64),
-              gd.reshape(-1)[g_at] != 0, gb.reshape(-1, 4)[g_at])
-        return pred, gt
+    @staticmethod
+    def _flat(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, difficult: Optional[np.ndarray],
+              rows: int, gt_dtype: np.dtype) -> Tuple[Tuple[np.ndarray, ...], Tuple[np.ndarray, ...]]:
+        """Valid detections (class, image, GluonCV's order) and ground truths (image, row order).
+
+        Parameters are a run of B images of :func:`_stack_updates`'s layout. Returns
+        ``(image, label, score, at, group)`` for the detections, ``at`` being each one's row in
+        ``boxes.reshape(-1, 4)`` and ``group`` ``label * B + image``, and
+        ``(image, label, difficult, boxes)`` for the ground truths; image indices count from the
+        first image given.
+        """
+        width = labels.shape[1]
+        at, label = _detection_order(labels, scores)
+        image = at // width
+        score = np.take(scores, at - image * (width - rows))
+        group = label * labels.shape[0] + image
+        groups = _large_tied_groups(group, score)
+        if groups is not None:  # image and label stay: groups are re-sorted in place
+            _resort_groups(at, *groups, labels, scores)
+            score = np.take(scores, at - image * (width - rows))
+        g_image, g_row = np.nonzero(labels[:, rows:] >= 0)
+        g_at = g_image * width + rows + g_row
+        gt_box = np.take(boxes.reshape(-1, 4), g_at, axis=0)
+        gt = (g_image, np.take(labels, g_at).astype(np.int64),
+              np.zeros(g_at.size, bool) if difficult is None else difficult[g_image, g_row],
+              gt_box if gt_box.dtype == gt_dtype else gt_box.astype(gt_dtype))
+        return (image, label, score, at, group), gt
 
     def _per_class(self) -> Tuple[List[Optional[np.ndarray]], List[Optional[np.ndarray]]]:
         """Recall and precision arrays per class (None when undefined), matching everything once."""
         if self._cache is not None:
             return self._cache
-        if not self._batches:
+        if not self._tables:
             size = self.num_classes or 0
             return [None] * size, [None] * size
-        (image, labels, scores, boxes), gt = self._flat()
-        seen = max(int(labels.max()) if labels.size else -1, int(gt[1].max()) if gt[1].size else -1)
-        size = self.num_classes if self.num_classes is not None else seen + 1
+        boxes, labels, scores, difficult, rows, pred_dtype, gt_dtype = _stack_updates(self._tables, self._layouts)
+        size = self.num_classes if self.num_classes is not None else int(labels.max(initial=-1)) + 1
+        n_pos = np.zeros(size, dtype=np.int64)
+        score_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
+        match_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
+        # Images are handled in runs of about 64k detection rows, whose intermediate arrays stay in
+        # the CPU cache; every step before the final per-class sort is per image anyway.
+        step = max(1, _CHUNK_ROWS // max(1, labels.shape[1]))
+        for first in range(0, labels.shape[0], step):
+            part = slice(first, first + step)
+            (image, label, score, at, group), gt = self._flat(
+                boxes[part], labels[part], scores[part], None if difficult is None else difficult[part],
+                rows, gt_dtype)
+            matches = match_detections(image, label, boxes[part].reshape(-1, 4), *gt,
+                                       iou_thresh=self.iou_thresh, pred_box_index=at,
+                                       pred_box_dtype=pred_dtype, pred_key=(labels[part].shape[0], group))
+            n_pos += np.bincount(gt[1][~gt[2]], minlength=size)
+            bounds = np.searchsorted(label, np.arange(size + 1)).tolist()
+            for c in range(size):
+                if bounds[c] < bounds[c + 1]:
+                    score_parts[c].append(score[bounds[c]:bounds[c + 1]])
+                    match_parts[c].append(matches[bounds[c]:bounds[c + 1]])
         recalls: List[Optional[np.ndarray]] = [None] * size
         precisions: List[Optional[np.ndarray]] = [None] * size
-        matches = match_detections(image, labels, boxes, *gt, iou_thresh=self.iou_thresh)
-        n_pos = np.bincount(gt[1][~gt[2]], minlength=size)
-        # Stable, to keep the accumulation order inside a class (radix sort on 16-bit labels).
-        by_class = np.argsort(labels.astype(np.int16) if size < 2 ** 15 else labels, kind="stable")
-        bounds = np.searchsorted(labels[by_class], np.arange(size + 1))
-        scores, matches = scores[by_class], matches[by_class]  # each class now a contiguous slice
         for c in range(size):
-            lo, hi = bounds[c], bounds[c + 1]
-            if lo == hi and n_pos[c] == 0:
+            if not score_parts[c] and n_pos[c] == 0:
                 continue
-            ranked = matches[lo:hi][scores[lo:hi].argsort()[::-1]]
+            if score_parts[c]:
+                # The class's detections in GluonCV's accumulation order: exactly the array
+                # GluonCV argsorts, so ties come out in its order.
+                class_scores = np.concatenate(score_parts[c])
+                ranked = np.concatenate(match_parts[c])[class_scores.argsort()[::-1]]
+            else:
+                ranked = np.zeros(0, dtype=np.int8)
             recalls[c], precisions[c] = ap_lib.recall_precision(ranked, int(n_pos[c]))
         self._cache = (recalls, precisions)
         return self._cache

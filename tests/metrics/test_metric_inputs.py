@@ -82,3 +82,27 @@ def test_coco_metric_rejects_bad_input(tmp_path):
         COCODetectionMetric(object())
     with pytest.raises(ValueError, match="category ids \\[9\\] are not in the annotations"):
         COCODetectionMetric(str(path), contiguous_id_to_json={0: 9})
+
+
+@pytest.mark.parametrize("box", [[0, 0, np.inf, 10], [-np.inf, 0, 10, 10], [np.inf, 0, np.inf, 10],
+                                 [0, -np.inf, 10, -np.inf], [0, 0, 10, np.nan]])
+def test_every_non_finite_corner_is_rejected(box):
+    # The quick check of update sees boxes through their extents; each corner must still count.
+    with pytest.raises(ValueError, match=r"pred_bboxes: image 0, row 0 .*finite"):
+        update_with(pred_bboxes=np.array([[box, [-1] * 4]], np.float32))
+
+
+def test_unsigned_boxes_with_xmin_above_xmax_are_rejected():
+    with pytest.raises(ValueError, match=r"gt_bboxes: image 0, row 0 .*xmin <= xmax"):
+        update_with(gt_bboxes=np.array([[[10, 0, 5, 10]]], np.uint8))
+    update_with(gt_bboxes=np.array([[[0, 0, 10, 10]]], np.uint8))  # and good ones pass
+
+
+def test_bad_input_in_a_later_update_is_rejected_at_that_update():
+    metric = VOC07MApMetric(class_names=["a", "b"])
+    metric.update(**good())
+    bad = good()
+    bad["pred_scores"] = np.array([[0.9, np.nan]], np.float32)
+    bad["pred_labels"] = np.array([[0, 1]], np.float32)
+    with pytest.raises(ValueError, match=r"pred_scores: image 0, row 1 .*finite"):
+        metric.update(**bad)

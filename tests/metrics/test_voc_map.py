@@ -188,3 +188,40 @@ def test_parity_on_many_tiny_sets():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             assert_same(ours.get(), theirs.get())
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("ours_cls,theirs_name", [(VOC07MApMetric, "VOC07MApMetric"), (VOCMApMetric, "VOCMApMetric")])
+def test_parity_when_updates_differ_in_rows_flags_and_dtypes(ours_cls, theirs_name):
+    """Updates with different row counts, with and without difficult flags, and other dtypes."""
+    ours, theirs = ours_cls(0.5, CLASS_NAMES), getattr(gluoncv_voc, theirs_name)(0.5, CLASS_NAMES)
+    for k, (max_det, max_gt) in enumerate([(40, 6), (25, 3), (40, 6), (17, 9), (33, 1)]):
+        data = list(make_data(np.random.default_rng(20 + k), images=12, max_gt=max_gt, max_det=max_det))
+        if k == 1:
+            data[5] = None  # no difficult flags
+        if k == 2:
+            data[2] = data[2].astype(np.float64)  # float64 scores, int labels
+            data[1], data[4] = data[1].astype(np.int64), data[4].astype(np.int32)
+        if k == 3:
+            data[3] = data[3].astype(np.float64)  # float64 ground-truth boxes
+        ours.update(*data)
+        theirs.update(*data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert_same(ours.get(), theirs.get())
+
+
+@pytest.mark.oracle
+def test_parity_across_get_chunks(monkeypatch):
+    """get() handles images in runs of rows; runs of a few images must give the same numbers."""
+    import gluon_bof.metrics.voc as voc
+
+    data = make_data(np.random.default_rng(31), images=90, decimals=1)
+    theirs = gluoncv_voc.VOC07MApMetric(0.5, CLASS_NAMES)
+    theirs.update(*data)
+    monkeypatch.setattr(voc, "_CHUNK_ROWS", 7 * 40)  # 7 images per run, the last one shorter
+    ours = VOC07MApMetric(0.5, CLASS_NAMES)
+    ours.update(*data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert_same(ours.get(), theirs.get())
