@@ -15,20 +15,32 @@ epoch, never of the number of workers, of which worker ran it, or of earlier ite
 * options (e.g. ``{'mixup': True}``) travel with every task to the workers, so changing them between
   epochs always takes effect (the GluonCV bug: workers keep a stale copy of the dataset's sampler).
 
-Workers are persistent forked processes; each task is one batch (sample + batchify in the worker).
-A worker writes the batch's arrays into one file in ``/dev/shm`` (RAM) and sends its name; the main
-process maps the file (no copy) and unlinks it. That moves a 26 MB YOLOv3 batch about 2x faster than
-pickling it through a ``multiprocessing.Queue`` (which copies it four times); pickling is the
-fallback where ``/dev/shm`` is missing. Batches are yielded in order; about ``2 * num_workers`` are in
-flight, so the next batches are prepared while the network computes.
+Batches are prepared ahead of the caller: with ``num_workers=0`` by one background thread (the
+OpenCV/numpy work releases the GIL), otherwise by persistent forked worker processes, each task
+being one batch (sample + batchify in the worker). Batches are yielded in order; ``prefetch`` of
+them are in flight, so the next batches are prepared while the network computes.
+
+Transport: the batch is written straight into a slot of a ring of reusable buffers in anonymous
+shared memory (mapped before the fork, so no file exists) and the caller gets arrays that are views
+of that slot; the slot returns to the ring when the last of those arrays is freed. Reusing the
+memory matters more than avoiding copies here: a page fault on fresh memory costs about 6 us per
+4 KiB page on this machine, ~15 ms for an 11 MB batch (and workers keep freed memory in glibc for
+the same reason, see ``_keep_freed_memory``). When every slot is still held by the caller
+(e.g. ``list(loader.iter_epoch(0))``) or a batch is larger than a slot, the batch goes through a
+file in ``/dev/shm`` that the main process maps and unlinks at once (or a pickle if ``/dev/shm`` is
+missing); files still unread are removed on ``close``, garbage collection, interpreter exit, and by
+workers that find their parent gone.
 """
+import atexit
 import glob
 import mmap
 import multiprocessing as mp
 import os
 import queue
+import threading
 import traceback
 import uuid
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -44,6 +56,8 @@ _LAST_BATCH = ("rollover", "discard", "keep")
 _POLL_SECONDS = 1.0
 _SHM_DIR = "/dev/shm"
 _ALIGN = 64
+_PAGE = mmap.PAGESIZE
+_MALLOC_KEEP = 512 << 20
 ArrayMeta = Tuple[Tuple[int, ...], str, int]  # shape, dtype string, byte offset
 
 
@@ -88,6 +102,117 @@ def _shm_unpack(path: str, metas: List[ArrayMeta]) -> tuple:
     return tuple(out)
 
 
+def _unlink_prefix(prefix: str) -> None:
+    """Remove the ``/dev/shm`` batch files of one loader that nobody mapped (best effort)."""
+    for path in glob.glob(prefix + "_*"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+_LIVE_LOADERS: "weakref.WeakSet[DetectionLoader]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_loaders() -> None:
+    """At interpreter exit, stop the workers first and then remove the files they left."""
+    for loader in list(_LIVE_LOADERS):
+        loader.close()
+
+
+class _SlotRing:
+    """Reusable batch buffers in anonymous shared memory: ``groups`` rings of ``slots`` slots.
+
+    Group ``g`` belongs to one producer (worker ``g``, or the background thread). Slot states live
+    in the first page of the mapping, with one writer per transition: the producer marks a free
+    slot busy (``acquire``), the consumer marks it free again once the last array viewing it dies
+    (``views`` attaches a finalizer). Being ``MAP_SHARED | MAP_ANONYMOUS`` and created before the
+    fork, the mapping is the same memory in every process, and is freed with the last of them.
+    """
+
+    def __init__(self, groups: int, slots: int, slot_bytes: int) -> None:
+        self.groups, self.slots = groups, slots
+        self.slot_bytes = -(-int(slot_bytes) // _PAGE) * _PAGE
+        head = -(-groups * slots // _PAGE) * _PAGE
+        self.head = head
+        self.mm = mmap.mmap(-1, head + groups * slots * self.slot_bytes)
+        self.busy = np.frombuffer(self.mm, np.uint8, groups * slots)
+        self.data = np.frombuffer(self.mm, np.uint8, offset=head)
+        self._lock = threading.Lock()  # a thread of an abandoned iteration may still be acquiring
+
+    def acquire(self, group: int) -> Optional[int]:
+        """A free slot of ``group`` (now busy), or None if the consumer still holds all of them."""
+        with self._lock:
+            for slot in range(group * self.slots, (group + 1) * self.slots):
+                if not self.busy[slot]:
+                    self.busy[slot] = 1
+                    return slot
+        return None
+
+    def release(self, slot: int) -> None:
+        self.busy[slot] = 0
+
+    def region(self, slot: int) -> np.ndarray:
+        return self.data[slot * self.slot_bytes:(slot + 1) * self.slot_bytes]
+
+    def writer(self, slot: int) -> "_SlotWriter":
+        return _SlotWriter(self.region(slot))
+
+    def views(self, slot: int, metas: List[ArrayMeta]) -> tuple:
+        """The batch in ``slot`` as arrays viewing it; the slot is released when all of them die."""
+        base = np.frombuffer(self.mm, np.uint8, self.slot_bytes, self.head + slot * self.slot_bytes)
+        weakref.finalize(base, self.release, slot)
+        out = []
+        for shape, dtype, offset in metas:
+            dt = np.dtype(dtype)
+            nbytes = int(np.prod(shape)) * dt.itemsize
+            out.append(base[offset:offset + nbytes].view(dt).reshape(shape))
+        return tuple(out)
+
+
+class _SlotWriter:
+    """Bump allocator over one slot (the ``alloc`` of ``gluon_bof.data.batchify``)."""
+
+    def __init__(self, region: np.ndarray) -> None:
+        self.region = region
+        self.start = region.__array_interface__["data"][0]
+        self.used = 0
+
+    def __call__(self, shape: Tuple[int, ...], dtype: Any) -> np.ndarray:
+        dt = np.dtype(dtype)
+        shape = tuple(int(d) for d in shape)
+        nbytes = int(np.prod(shape)) * dt.itemsize
+        offset = self.used + (-self.used % _ALIGN)
+        if dt.hasobject or offset + nbytes > len(self.region):
+            return np.empty(shape, dt)  # does not fit: the batch will take the file/pickle path
+        self.used = offset + nbytes
+        return self.region[offset:offset + nbytes].view(dt).reshape(shape)
+
+    def inside(self, a: np.ndarray) -> bool:
+        """Whether ``a`` is a contiguous array within this slot."""
+        offset = a.__array_interface__["data"][0] - self.start
+        return a.flags.c_contiguous and 0 <= offset and offset + a.nbytes <= len(self.region)
+
+    def finish(self, batch: Any) -> Optional[List[ArrayMeta]]:
+        """Metas of ``batch`` in the slot, copying in arrays made elsewhere; None if it cannot be."""
+        if not isinstance(batch, tuple):
+            return None
+        metas: List[ArrayMeta] = []
+        for a in batch:
+            if not isinstance(a, np.ndarray) or a.dtype.hasobject:
+                return None
+            if a.size and not self.inside(a):
+                dst = self(a.shape, a.dtype)
+                if not self.inside(dst):
+                    return None
+                dst[...] = a
+                a = dst
+            offset = a.__array_interface__["data"][0] - self.start if a.size else 0
+            metas.append((a.shape, a.dtype.str, offset))
+        return metas
+
+
 class WorkerError(RuntimeError):
     """A data-loader worker failed while producing a sample; the message names the sample."""
 
@@ -120,8 +245,12 @@ def _describe(dataset: Any, index: int) -> str:
 
 
 def _run_task(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, seed: int,
-              task: Tuple[int, List[Tuple[int, int]], Optional[Shape], Dict[str, Any]]) -> tuple:
-    """Produce one batch: ``task = (epoch, [(source epoch, index), ...], shape, options)``."""
+              task: Tuple[int, List[Tuple[int, int]], Optional[Shape], Dict[str, Any]],
+              alloc: Optional[Callable] = None) -> tuple:
+    """Produce one batch: ``task = (epoch, [(source epoch, index), ...], shape, options)``.
+
+    ``alloc`` goes to batchify functions flagged ``accepts_alloc`` (see ``gluon_bof.data.batchify``).
+    """
     epoch, items, shape, options = task
     samples = []
     for src_epoch, index in items:
@@ -131,6 +260,8 @@ def _run_task(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, seed: 
             raise WorkerError(f"error while producing sample index {index} = {_describe(dataset, index)} "
                               f"(epoch {epoch}, shape {shape}): {type(exc).__name__}: {exc}") from exc
     try:
+        if alloc is not None and getattr(batchify_fn, "accepts_alloc", False):
+            return batchify_fn(samples, alloc=alloc)
         return batchify_fn(samples)
     except Exception as exc:
         idx = [i for _, i in items]
@@ -138,36 +269,88 @@ def _run_task(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, seed: 
                           f"{type(exc).__name__}: {exc}") from exc
 
 
+def _produce(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, seed: int, task: tuple,
+             ring: Optional[_SlotRing], group: int) -> Tuple[str, Any]:
+    """Run one task into a free slot of ``ring``: ``("slot", (slot, metas))``, or ``("batch", batch)``
+    (own memory) when no slot is free or the batch does not fit in one."""
+    slot = ring.acquire(group) if ring is not None else None
+    if slot is None:
+        return "batch", _run_task(dataset, sample_fn, batchify_fn, seed, task)
+    try:
+        writer = ring.writer(slot)
+        batch = _run_task(dataset, sample_fn, batchify_fn, seed, task, alloc=writer)
+        metas = writer.finish(batch)
+        if metas is not None:
+            return "slot", (slot, metas)
+        if writer.used and isinstance(batch, tuple):  # partly written into the slot: move it out
+            batch = tuple(np.array(a) if isinstance(a, np.ndarray) else a for a in batch)
+    except BaseException:
+        ring.release(slot)
+        raise
+    ring.release(slot)
+    return "batch", batch
+
+
+def _keep_freed_memory() -> None:
+    """Make glibc keep freed memory for reuse instead of returning it to the kernel.
+
+    A transform allocates a few arrays of about 6 MB per image. By default glibc serves them with
+    fresh pages (``mmap``, or a heap it trims on every free), so each page is faulted in again: about
+    1,400 page faults per image, a third of a Faster R-CNN sample's cost. A worker process is ours,
+    so it keeps up to ``_MALLOC_KEEP`` bytes of freed memory. No-op without glibc.
+    """
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, _MALLOC_KEEP)  # M_TRIM_THRESHOLD
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD (glibc's maximum): big arrays from the heap
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_loop(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, seed: int,
-                 tasks: "mp.Queue", results: "mp.Queue", active: Any, shm_prefix: Optional[str]) -> None:
-    """Body of a worker process: run tasks until the ``None`` sentinel arrives.
+                 tasks: "mp.Queue", results: "mp.Queue", active: Any, shm_prefix: Optional[str],
+                 ring: Optional[_SlotRing], group: int, parent: int) -> None:
+    """Body of worker ``group``: run tasks until the ``None`` sentinel arrives or the parent dies.
 
     Tasks of an iteration that is no longer ``active`` (abandoned midway) are skipped. Results are
-    ``(key, "shm", (path, metas))``, ``(key, "pickle", batch)`` or ``(key, "error", message)``.
+    ``(key, "slot", (slot, metas))``, ``(key, "shm", (path, metas))``, ``(key, "pickle", batch)`` or
+    ``(key, "error", message)``.
     """
+    _keep_freed_memory()
     while True:
-        msg = tasks.get()
+        try:
+            msg = tasks.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            if os.getppid() != parent:  # orphaned (main process killed): leave no files behind
+                if shm_prefix is not None:
+                    _unlink_prefix(shm_prefix)
+                os._exit(0)  # nobody reads the result queue any more: do not wait for its flush
+            continue
         if msg is None:
             break
         key, task = msg
         if key[0] != active.value:
             continue
         try:
-            batch = _run_task(dataset, sample_fn, batchify_fn, seed, task)
+            kind, payload = _produce(dataset, sample_fn, batchify_fn, seed, task, ring, group)
         except Exception as exc:  # sent back and re-raised in the main process
             text = f"{exc}\n--- worker traceback (pid {os.getpid()}) ---\n{traceback.format_exc()}"
             results.put((key, "error", text))
+            continue
+        if kind == "slot":
+            results.put((key, kind, payload))
             continue
         metas = None
         if shm_prefix is not None:
             path = f"{shm_prefix}_{key[0]}_{key[1]}"
             try:
-                metas = _shm_pack(batch, path)
+                metas = _shm_pack(payload, path)
             except OSError:  # e.g. /dev/shm full: fall back to pickling
                 if os.path.exists(path):
                     os.unlink(path)
         if metas is None:
-            results.put((key, "pickle", batch))
+            results.put((key, "pickle", payload))
         else:
             results.put((key, "shm", (path, metas)))
 
@@ -192,7 +375,8 @@ class DetectionLoader:
     shuffle : bool
         Shuffle each epoch (stream ``STREAM_SHUFFLE``) or read ``0..N-1`` in order.
     num_workers : int
-        0 runs in the calling process; otherwise that many forked worker processes.
+        0 prepares batches in one background thread of the calling process; otherwise that many
+        forked worker processes.
     shapes : sequence of int or (h, w), optional
         Random training shapes; None passes ``shape=None`` to ``sample_fn``.
     shape_interval : int
@@ -200,14 +384,19 @@ class DetectionLoader:
     last_batch : {'rollover', 'discard', 'keep'}
         What happens to the ``N mod batch_size`` leftover samples (see the module docstring).
     prefetch : int, optional
-        Batches in flight with workers; default ``2 * num_workers``.
+        Batches prepared ahead of the caller; default ``2 * num_workers``, or 2 without workers.
     options : dict, optional
         Default options sent to ``sample_fn``; ``set_option`` changes them, and the ``options`` of
         ``iter_epoch`` override them for one epoch.
     timeout : float
         Seconds to wait for any worker result before declaring the workers stuck (``WorkerError``).
     shared_memory : bool
-        Return worker batches through files in ``/dev/shm`` (default, if it exists) instead of pickles.
+        Return worker batches through reusable shared-memory slots (default), falling back to files
+        in ``/dev/shm``; False pickles every worker batch through a ``multiprocessing.Queue``.
+    slot_bytes : int
+        Capacity of one reusable batch buffer (address space; only the pages a batch touches take
+        memory, and they stay for reuse until ``close``). A larger batch takes the file path.
+        ``ceil(prefetch / num_workers) + 2`` slots per worker (``prefetch + 2`` without workers).
     """
 
     def __init__(self, dataset: Sequence, sample_fn: SampleFn, batchify_fn: BatchifyFn, batch_size: int,
@@ -215,7 +404,7 @@ class DetectionLoader:
                  shapes: Optional[Sequence[Union[int, Shape]]] = None, shape_interval: int = 10,
                  last_batch: str = "rollover", prefetch: Optional[int] = None,
                  options: Optional[Dict[str, Any]] = None, timeout: float = 300.0,
-                 shared_memory: bool = True) -> None:
+                 shared_memory: bool = True, slot_bytes: int = 64 << 20) -> None:
         n = len(dataset)
         if n <= 0:
             raise ValueError(f"DetectionLoader: dataset {type(dataset).__name__} is empty")
@@ -229,6 +418,8 @@ class DetectionLoader:
             raise ValueError(f"DetectionLoader: shape_interval must be >= 1, got {shape_interval}")
         if not timeout > 0:
             raise ValueError(f"DetectionLoader: timeout must be > 0 seconds, got {timeout}")
+        if int(slot_bytes) < 0:
+            raise ValueError(f"DetectionLoader: slot_bytes must be >= 0, got {slot_bytes}")
         if prefetch is not None and int(prefetch) < 1:
             raise ValueError(f"DetectionLoader: prefetch must be >= 1, got {prefetch}")
         self.dataset = dataset
@@ -241,10 +432,15 @@ class DetectionLoader:
         self.shapes = _normalize_shapes(shapes)
         self.shape_interval = int(shape_interval)
         self.last_batch = last_batch
-        self.prefetch = int(prefetch) if prefetch is not None else 2 * self.num_workers
+        self.prefetch = int(prefetch) if prefetch is not None else max(2 * self.num_workers, 2)
         self.options: Dict[str, Any] = dict(options or {})
         self.timeout = float(timeout)
-        self.shared_memory = bool(shared_memory) and os.access(_SHM_DIR, os.W_OK)
+        self.shared_memory = bool(shared_memory)
+        self.slot_bytes = int(slot_bytes)
+        self._shm_files = self.shared_memory and os.access(_SHM_DIR, os.W_OK)
+        self._ring: Optional[_SlotRing] = None  # the workers' slots (reset with the workers)
+        self._local_ring: Optional[_SlotRing] = None  # the background thread's slots
+        self._local_active = 0  # generation of the running thread-mode iteration, 0 if none
         self._shm_prefix: Optional[str] = None
         self._n = n
         self._workers: List[mp.Process] = []
@@ -332,9 +528,60 @@ class DetectionLoader:
         return self.iter_epoch(0)
 
     def _iter_local(self, epoch: int, start: int, total: int, options: Dict[str, Any]) -> Iterator[tuple]:
-        for b in range(start, total):
-            yield _run_task(self.dataset, self.sample_fn, self.batchify_fn, self.seed,
-                            self._task(epoch, b, options))
+        """Batches made by one background thread, ``prefetch`` ahead (cv2/numpy release the GIL)."""
+        self._generation += 1
+        gen = self._generation
+        self._local_active = gen
+        if self._local_ring is None and self.shared_memory and self.slot_bytes:
+            self._local_ring = _SlotRing(1, self.prefetch + 2, self.slot_bytes)
+        ring = self._local_ring
+        results: "queue.Queue" = queue.Queue()
+        room = threading.Semaphore(self.prefetch)
+        stop = threading.Event()
+        handoff = threading.Lock()  # a result is either queued before ``stop`` or dropped by the thread
+
+        def produce() -> None:
+            for b in range(start, total):
+                while not room.acquire(timeout=_POLL_SECONDS):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                try:
+                    kind, payload = _produce(self.dataset, self.sample_fn, self.batchify_fn, self.seed,
+                                             self._task(epoch, b, options), ring, 0)
+                except BaseException as exc:  # re-raised by the consumer, as a worker error would be
+                    kind, payload = "error", exc
+                with handoff:
+                    if stop.is_set():
+                        if kind == "slot":
+                            ring.release(payload[0])  # type: ignore[union-attr]
+                        return
+                    results.put((kind, payload))
+                if kind == "error":
+                    return
+
+        thread = threading.Thread(target=produce, name=f"DetectionLoader-epoch{epoch}", daemon=True)
+        thread.start()
+        try:
+            for _ in range(start, total):
+                if self._local_active != gen:
+                    raise RuntimeError("DetectionLoader: another iteration was started (or the loader closed) "
+                                       "while this one was running; run one iter_epoch at a time")
+                kind, payload = results.get()
+                if kind == "error":
+                    raise payload
+                room.release()
+                yield ring.views(*payload) if kind == "slot" else payload  # type: ignore[union-attr]
+        finally:
+            with handoff:
+                stop.set()
+                while not results.empty():  # prepared but never yielded: return their slots
+                    kind, payload = results.get_nowait()
+                    if kind == "slot":
+                        ring.release(payload[0])  # type: ignore[union-attr]
+            if self._local_active == gen:
+                self._local_active = 0
 
     def _iter_workers(self, epoch: int, start: int, total: int, options: Dict[str, Any]) -> Iterator[tuple]:
         self._ensure_workers()
@@ -353,6 +600,12 @@ class DetectionLoader:
                     sent += 1
                 while b not in done:
                     key, kind, payload = self._receive()
+                    if kind == "slot":
+                        slot, metas = payload
+                        if key[0] != gen:
+                            self._ring.release(slot)  # type: ignore[union-attr]
+                            continue
+                        payload = self._ring.views(slot, metas)  # type: ignore[union-attr]
                     if kind == "shm":
                         path, metas = payload
                         if key[0] != gen:
@@ -403,17 +656,22 @@ class DetectionLoader:
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
         self._active = ctx.Value("q", 0, lock=False)
-        if self.shared_memory:
+        if self._shm_files:
             self._shm_prefix = os.path.join(_SHM_DIR, f"gluon_bof_{os.getpid()}_{uuid.uuid4().hex[:12]}")
+        if self.shared_memory and self.slot_bytes:
+            per_worker = -(-self.prefetch // self.num_workers) + 2
+            self._ring = _SlotRing(self.num_workers, per_worker, self.slot_bytes)
         # Workers get a single-threaded OpenCV (the processes already share the cores). It must be
         # set before the fork: cv2.setNumThreads in a forked child deadlocks on the parent's pool.
         cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
-            for _ in range(self.num_workers):
+            _LIVE_LOADERS.add(self)
+            for w in range(self.num_workers):
                 p = ctx.Process(target=_worker_loop, daemon=True,
-                                args=(self.dataset, self.sample_fn, self.batchify_fn, self.seed,
-                                      self._tasks, self._results, self._active, self._shm_prefix))
+                                args=(self.dataset, self.sample_fn, self.batchify_fn, self.seed, self._tasks,
+                                      self._results, self._active, self._shm_prefix, self._ring, w,
+                                      os.getpid()))
                 p.start()
                 self._workers.append(p)
         finally:
@@ -421,6 +679,7 @@ class DetectionLoader:
 
     def close(self) -> None:
         """Stop the worker processes (safe to call twice; also called on garbage collection)."""
+        self._local_active = 0
         workers, self._workers = self._workers, []
         if not workers:
             return
@@ -439,12 +698,9 @@ class DetectionLoader:
                 q.cancel_join_thread()
                 q.close()
         self._tasks = self._results = None
+        self._ring = None  # arrays still viewing it keep the memory alive
         if self._shm_prefix is not None:  # batches produced but never received
-            for path in glob.glob(self._shm_prefix + "_*"):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _unlink_prefix(self._shm_prefix)
             self._shm_prefix = None
 
     def __enter__(self) -> "DetectionLoader":

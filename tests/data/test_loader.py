@@ -214,8 +214,9 @@ def test_shm_pack_roundtrip_odd_arrays(tmp_path):
     assert _shm_pack([np.zeros(2)], str(tmp_path / "c")) is None  # not a tuple: pickled instead
 
 
-def test_overlapping_iterations_fail_loudly():
-    with DetectionLoader(_Toy(), _draw_sample, _BATCH, batch_size=2, seed=0, num_workers=1) as loader:
+@pytest.mark.parametrize("workers", [0, 1])
+def test_overlapping_iterations_fail_loudly(workers):
+    with DetectionLoader(_Toy(), _draw_sample, _BATCH, batch_size=2, seed=0, num_workers=workers) as loader:
         first = loader.iter_epoch(0)
         next(first)
         second = loader.iter_epoch(1)
@@ -223,3 +224,145 @@ def test_overlapping_iterations_fail_loudly():
         with pytest.raises(RuntimeError, match="one iter_epoch at a time"):
             next(first)
         assert len(list(second)) == loader.num_batches(1) - 1
+
+
+def _logged_sample(dataset, index, rng, shape, options):
+    dataset.log.append(index)
+    return _draw_sample(dataset, index, rng, shape, options)
+
+
+class _LoggedToy(_Toy):
+    def __init__(self, n=23):
+        super().__init__(n)
+        self.log = []
+
+
+def test_no_workers_prepares_next_batches_in_background():
+    import time
+    ds = _LoggedToy(24)
+    loader = DetectionLoader(ds, _logged_sample, _BATCH, batch_size=4, seed=9, num_workers=0, prefetch=2)
+    it = loader.iter_epoch(0)
+    first = next(it)
+    deadline = time.monotonic() + 10
+    while len(ds.log) < 12 and time.monotonic() < deadline:  # 1 yielded + 2 prefetched batches
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert len(ds.log) == 12  # made while the caller was busy, and no further than `prefetch`
+    rest = list(it)
+    assert len(rest) == 5 and tuple(first[1][:, 0]) == tuple(ds.log[:4])
+
+
+def test_batches_are_views_of_reused_slots_released_when_dropped():
+    kw = dict(batch_size=4, seed=4, shapes=[320, 352])
+    ref = _collect(DetectionLoader(_Toy(), _draw_sample, _BATCH, shared_memory=False, **kw), 0)
+    for workers in (0, 2):
+        with DetectionLoader(_Toy(), _draw_sample, _BATCH, num_workers=workers, **kw) as loader:
+            got, views = [], 0
+            for batch in loader.iter_epoch(0):  # each batch dropped before the next: slots recycle
+                ring = loader._ring if workers else loader._local_ring
+                views += all(np.shares_memory(a, np.frombuffer(ring.mm, np.uint8)) for a in batch)
+                got.append(tuple(a.copy() for a in batch[:2]))
+            del batch
+            _same(ref, got)
+            assert views == len(got)  # every batch came through a slot
+            assert not ring.busy.any()  # and every slot went back to the ring
+            held = list(loader.iter_epoch(1))  # holding all batches: more than the slots, still correct
+            _same(_collect(DetectionLoader(_Toy(), _draw_sample, _BATCH, **kw), 1), [b[:2] for b in held])
+
+
+def test_no_workers_error_and_abandon_behave_like_workers():
+    import time
+    loader = DetectionLoader(_Toy(12), _failing, _BATCH, batch_size=3, seed=0, shuffle=False)
+    it = loader.iter_epoch(0)
+    next(it)  # batch 0 fine; batch 1 holds sample 5
+    with pytest.raises(WorkerError, match=r"sample index 5 = _Toy\[5\]"):
+        next(it)
+    ok = DetectionLoader(_Toy(), _draw_sample, _BATCH, batch_size=2, seed=0)
+    full = _collect(ok, 0)
+    it = ok.iter_epoch(0)
+    next(it)
+    it.close()  # abandoned with batches prepared: their slots come back (the one being made, soon)
+    deadline = time.monotonic() + 10
+    while ok._local_ring.busy.any() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not ok._local_ring.busy.any()
+    _same(full, _collect(ok, 0))
+
+
+def test_no_shm_file_left_after_end_abandon_or_error():
+    import glob
+    # slot_bytes=0: every worker batch goes through a /dev/shm file, the path that can leave files
+    loader = DetectionLoader(_Toy(12), _failing, _BATCH, batch_size=2, seed=0, shuffle=False,
+                             num_workers=2, slot_bytes=0, prefetch=4)
+    with pytest.raises(WorkerError):
+        list(loader.iter_epoch(0))
+    prefix = loader._shm_prefix
+    assert prefix
+    list(loader.iter_epoch(0, start_batch=3))  # normal end: every file was unlinked when mapped
+    assert not glob.glob(prefix + "*")
+    it = loader.iter_epoch(0, start_batch=3)
+    next(it)
+    it.close()  # abandoned: files of in-flight batches go with close()
+    loader.close()
+    assert not glob.glob(prefix + "*")
+
+
+def test_orphaned_workers_remove_their_files(tmp_path):
+    """Main process killed: workers notice, delete unread batch files, and exit."""
+    import glob
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "orphan.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "from test_loader import _Toy, _draw_sample, _BATCH\n"
+        "from gluon_bof.data.loader import DetectionLoader\n"
+        "loader = DetectionLoader(_Toy(40), _draw_sample, _BATCH, batch_size=2, seed=0, num_workers=2,\n"
+        "                         slot_bytes=0, prefetch=6)\n"
+        "it = loader.iter_epoch(0)\n"
+        "next(it)\n"
+        "time.sleep(0.5)\n"
+        "import glob\n"
+        "print(loader._shm_prefix, len(glob.glob(loader._shm_prefix + '*')),\n"
+        "      ' '.join(str(p.pid) for p in loader._workers), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    # (run returns once the workers, which share its stdout, have exited too)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    prefix, files, *pids = out.stdout.split()
+    assert int(files) > 0  # the kill left unread batches behind ...
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (glob.glob(prefix + "*") or any(os.path.exists(f"/proc/{p}")
+                                                                             for p in pids)):
+        time.sleep(0.2)
+    assert not glob.glob(prefix + "*")  # ... which the orphaned workers removed before exiting
+    assert not any(os.path.exists(f"/proc/{p}") for p in pids)
+
+
+def test_batchify_into_alloc_equals_fresh_arrays():
+    from gluon_bof.data.batchify import pad_images
+    from gluon_bof.data.loader import _SlotRing
+    rng = np.random.default_rng(0)
+    imgs = [rng.random((3, h, w), dtype=np.float32) for h, w in [(5, 7), (6, 4), (2, 2)]]
+    labels = [rng.random((n, 6)).astype(np.float32) for n in (0, 3, 1)]
+    scalars = [np.float32(0.5), np.float32(2.0), np.float32(1.5)]
+    group = Group(pad_images, pad, stack)
+    samples = list(zip(imgs, labels, scalars))
+    ring = _SlotRing(1, 2, 4096)
+    slot = ring.acquire(0)
+    writer = ring.writer(slot)
+    region = writer.region.copy()
+    writer.region[:] = 77  # stale bytes from an earlier batch must not leak into padding
+    into = group(samples, alloc=writer)
+    metas = writer.finish(into)
+    out = ring.views(slot, metas)
+    for x, y in zip(group(samples), out):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
+    assert out[0][2, :, 2:, :].max() == 0 and np.all(out[1][0] == -1)
+    del out, into, region, x, y
+    assert ring.busy[slot] == 0  # released with its last view
+    small = _SlotRing(1, 1, 64)  # one page: a 19 KB image falls outside, and finish says so
+    w2 = small.writer(small.acquire(0))
+    assert w2.finish(group([(np.zeros((3, 40, 40), np.float32), labels[1], scalars[0])], alloc=w2)) is None
