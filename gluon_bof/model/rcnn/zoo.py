@@ -1,0 +1,137 @@
+"""Faster R-CNN constructors under GluonCV's model-zoo names (plus a CPU-sized Shapes model).
+
+Every constructor takes ``pretrained_base`` for signature compatibility only: no weights are
+downloaded; load ImageNet or GluonCV zoo weights with ``net.load_parameters(path)``.
+
+BatchNorm: ``norm='frozen'`` (default, GluonCV's choice: ``use_global_stats`` and BN excluded from
+``train_patterns``), ``'syncbn'`` (``mxnet.gluon.contrib.nn.SyncBatchNorm`` over ``num_devices``,
+statistics updated and BN of the trained stages optimised) or ``'bn'`` (per-device BatchNorm, trained).
+Parameter names are identical in all three, so files load across them.
+"""
+from typing import Callable, Dict, Optional, Sequence
+
+from mxnet.gluon import nn
+
+from ..backbones import resnetv1b
+from ..class_names import COCO_CLASSES, VOC_CLASSES
+from .faster_rcnn import FasterRCNN
+
+# GluonCV's: RPN, dense heads, and the convolutions of stages 2-4 (conv1, layer1 and BN frozen).
+FROZEN_BN_TRAIN_PATTERNS = "|".join([".*dense", ".*rpn", ".*down(2|3|4)_conv", ".*layers(2|3|4)_conv"])
+TRAINED_BN_TRAIN_PATTERNS = "|".join([
+    ".*dense", ".*rpn", ".*down(2|3|4)_(conv|batchnorm|syncbatchnorm)",
+    ".*layers(2|3|4)_(conv|batchnorm|syncbatchnorm)"])
+
+ALL_TRAIN_PATTERNS = "(?!.*(running_mean|running_var|anchor_))"  # every learnable weight
+
+_VOC = dict(short=600, max_size=1000, nms_thresh=0.3, nms_topk=400, post_nms=100, clip=None,
+            rpn_test_post_nms=300, rpn_min_size=16)
+_COCO = dict(short=800, max_size=1333, nms_thresh=0.5, nms_topk=-1, post_nms=-1, clip=4.14,
+             rpn_test_post_nms=1000, rpn_min_size=1)
+_COMMON = dict(roi_size=(14, 14), stride=16, rpn_channel=1024, base_size=16, scales=(2, 4, 8, 16, 32),
+               ratios=(0.5, 1, 2), alloc_size=(128, 128), rpn_nms_thresh=0.7,
+               rpn_train_pre_nms=12000, rpn_train_post_nms=2000, rpn_test_pre_nms=6000,
+               num_sample=128, pos_iou_thresh=0.5, pos_ratio=0.25, max_num_gt=100)
+
+
+def _norm_settings(norm: str, num_devices: Optional[int]):
+    """(backbone kwargs, train_patterns) for a BatchNorm choice."""
+    if norm == "frozen":
+        return dict(use_global_stats=True), FROZEN_BN_TRAIN_PATTERNS
+    if norm == "bn":
+        return dict(norm_layer=nn.BatchNorm), TRAINED_BN_TRAIN_PATTERNS
+    if norm == "syncbn":
+        from mxnet.gluon.contrib.nn import SyncBatchNorm
+        if not num_devices or num_devices < 1:
+            raise ValueError("norm='syncbn' needs num_devices >= 1 (the number of devices that "
+                             "share batch statistics), got %r" % (num_devices,))
+        return (dict(norm_layer=SyncBatchNorm, norm_kwargs={"num_devices": int(num_devices)}),
+                TRAINED_BN_TRAIN_PATTERNS)
+    raise ValueError("norm must be 'frozen', 'bn' or 'syncbn', got %r" % (norm,))
+
+
+def build_faster_rcnn(backbone: Callable, classes: Sequence[str], norm: str = "frozen",
+                      num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
+    """Faster R-CNN on a ResNet v1b/v1d: ``conv1..layer3`` as features, ``layer4`` per RoI."""
+    backbone_kwargs, train_patterns = _norm_settings(norm, num_devices)
+    base = backbone(**backbone_kwargs)
+    features = nn.HybridSequential()
+    for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"):
+        features.add(getattr(base, name))
+    top_features = nn.HybridSequential()
+    top_features.add(base.layer4)
+    kwargs.setdefault("train_patterns", train_patterns)
+    return FasterRCNN(features, top_features, classes, **kwargs)
+
+
+def _settings(dataset: dict, kwargs: dict, common: Optional[dict] = None) -> dict:
+    """``common`` (GluonCV's shared settings) < ``dataset`` < caller's ``kwargs``."""
+    if kwargs.pop("pretrained", False):
+        raise ValueError("pretrained=True: gluon_bof downloads no weights; build the model, then "
+                         "net.load_parameters('<gluoncv zoo or own .params file>')")
+    kwargs.pop("ctx", None)
+    kwargs.pop("root", None)
+    merged = dict(_COMMON if common is None else common)
+    merged.update(dataset)
+    merged.update(kwargs)
+    return merged
+
+
+def faster_rcnn_resnet50_v1b_voc(pretrained_base: bool = False, norm: str = "frozen",
+                                 num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
+    """GluonCV's ``faster_rcnn_resnet50_v1b_voc`` (20 classes, short 600, max 1000)."""
+    return build_faster_rcnn(resnetv1b.resnet50_v1b, kwargs.pop("classes", VOC_CLASSES), norm,
+                             num_devices, **_settings(_VOC, kwargs))
+
+
+def faster_rcnn_resnet50_v1b_coco(pretrained_base: bool = False, norm: str = "frozen",
+                                  num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
+    """GluonCV's ``faster_rcnn_resnet50_v1b_coco`` (80 classes, short 800, max 1333, clip 4.14)."""
+    return build_faster_rcnn(resnetv1b.resnet50_v1b, kwargs.pop("classes", COCO_CLASSES), norm,
+                             num_devices, **_settings(_COCO, kwargs))
+
+
+def faster_rcnn_resnet101_v1d_coco(pretrained_base: bool = False, norm: str = "frozen",
+                                   num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
+    """GluonCV's ``faster_rcnn_resnet101_v1d_coco``."""
+    return build_faster_rcnn(resnetv1b.resnet101_v1d, kwargs.pop("classes", COCO_CLASSES), norm,
+                             num_devices, **_settings(_COCO, kwargs))
+
+
+def _shapes_classes() -> Sequence[str]:
+    try:
+        from ...data.shapes import ShapesDetection
+        return tuple(ShapesDetection.CLASSES)
+    except (ImportError, AttributeError) as err:
+        raise ValueError("faster_rcnn_resnet18_v1b_shapes: pass classes=... (could not read "
+                         "gluon_bof.data.shapes.ShapesDetection.CLASSES: %s)" % err) from err
+
+
+def faster_rcnn_resnet18_v1b_shapes(pretrained_base: bool = False, norm: str = "bn",
+                                    num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
+    """CPU-sized model for ShapesDetection: ResNet-18, short side 256, light RPN and sampling.
+
+    Short 256 / max 384 gives a 16 x 24 feature map; 256-channel RPN, 7x7 RoIAlign, 3 anchor scales
+    (32-128 px), 1000/300 train and 500/100 test proposals, 64 RoIs per image. Meant to be trained
+    from scratch, so by default BN is trained (``norm='bn'``) and so is every layer, the stem and
+    layer1 included (GluonCV's patterns would leave them at their random initialisation).
+    """
+    classes = kwargs.pop("classes") if "classes" in kwargs else _shapes_classes()
+    settings = dict(short=256, max_size=384, nms_thresh=0.45, nms_topk=200, post_nms=100, clip=4.14,
+                    roi_size=(7, 7), stride=16, rpn_channel=256, base_size=16, scales=(2, 4, 8),
+                    ratios=(0.5, 1, 2), alloc_size=(64, 64), rpn_nms_thresh=0.7,
+                    rpn_train_pre_nms=1000, rpn_train_post_nms=300, rpn_test_pre_nms=500,
+                    rpn_test_post_nms=100, rpn_min_size=4, num_sample=64, pos_iou_thresh=0.5,
+                    pos_ratio=0.25, max_num_gt=32)
+    settings = _settings(settings, kwargs, common={})
+    # No ImageNet weights to preserve: train every layer, stem and layer1 included.
+    settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
+    return build_faster_rcnn(resnetv1b.resnet18_v1b, classes, norm, num_devices, **settings)
+
+
+MODELS: Dict[str, Callable[..., FasterRCNN]] = {
+    "faster_rcnn_resnet50_v1b_voc": faster_rcnn_resnet50_v1b_voc,
+    "faster_rcnn_resnet50_v1b_coco": faster_rcnn_resnet50_v1b_coco,
+    "faster_rcnn_resnet101_v1d_coco": faster_rcnn_resnet101_v1d_coco,
+    "faster_rcnn_resnet18_v1b_shapes": faster_rcnn_resnet18_v1b_shapes,
+}
