@@ -62,17 +62,65 @@ class YOLO3TrainSample:
 
 
 class FasterRCNNTrainSample:
-    """``sample_fn`` of the Faster R-CNN train loader: ``(img (3,H,W) float32, label (N, C+1))``."""
+    """``sample_fn`` of the Faster R-CNN train loader: ``(img (3,H,W) float32, label (N, C+1))``.
 
-    def __init__(self, transform: Callable) -> None:
+    With ``rpn_target_fn`` (e.g. ``gluon_bof.model.rcnn.RPNTargetTransform``), called as
+    ``rpn_target_fn((H, W), label, rng)``, the RPN targets of the transformed image are appended:
+    ``cls (h,w,A), box (h,w,4A), mask (h,w,4A), weight (h,w,A)`` (GluonCV computes them in its
+    workers too). Their generator is derived from the augmentation stream after the transform, so
+    the image and label draws are the same with or without targets.
+    """
+
+    def __init__(self, transform: Callable, rpn_target_fn: Optional[Callable] = None) -> None:
         self.transform = transform
+        self.rpn_target_fn = rpn_target_fn
 
     def __call__(self, dataset: MixupDetection, index: int, rng: np.random.Generator,
                  shape: Optional[Shape], options: Dict[str, Any]) -> tuple:
         mix_rng, aug_rng = split_rng(rng)
         img, label = dataset.sample(index, mix_rng, bool(options.get("mixup", False)))
         img, label = self.transform(img, label, aug_rng)
-        return img, np.asarray(label, dtype=np.float32)
+        label = np.asarray(label, dtype=np.float32)
+        if self.rpn_target_fn is None:
+            return img, label
+        rpn_rng = np.random.default_rng(int(aug_rng.integers(0, 2 ** 63)))
+        return (img, label, *self.rpn_target_fn(tuple(img.shape[1:3]), label, rpn_rng))
+
+
+class FasterRCNNTrainBatchify:
+    """Batch ``(img, label, rpn cls, rpn box, rpn mask, rpn weight)`` samples.
+
+    Images are zero-padded bottom/right to the largest, labels padded with -1 rows, and the RPN
+    targets padded spatially to the largest feature map and flattened in the network's anchor order
+    by ``gluon_bof.model.rcnn.pad_rpn_targets``: ``(B, N)``, ``(B, N, 4)``, ``(B, N, 4)``, ``(B, N)``.
+    """
+
+    def __call__(self, samples: Sequence[tuple]) -> tuple:
+        from ..model.rcnn.rpn_targets import pad_rpn_targets
+        if not samples or any(len(s) != 6 for s in samples):
+            raise ValueError("FasterRCNNTrainBatchify: samples must be (img, label, 4 RPN targets), got "
+                             "lengths %s" % sorted({len(s) for s in samples}))
+        images = pad_images([s[0] for s in samples])
+        labels = pad([s[1] for s in samples])
+        return (images, labels, *pad_rpn_targets([s[2:] for s in samples]))
+
+
+class FixedRatioMixup(MixupDetection):
+    """Mixup with a fixed blend ratio (GluonCV's Faster R-CNN: ``set_mixup(np.random.uniform, 0.5, 0.5)``).
+
+    Draws from ``rng`` exactly as :class:`MixupDetection` does (so the partner choice is the same),
+    then replaces ``lambda`` by ``ratio``.
+    """
+
+    def __init__(self, dataset: Sequence, ratio: float = 0.5) -> None:
+        super().__init__(dataset)
+        if not 0.0 <= float(ratio) <= 1.0:
+            raise ValueError("FixedRatioMixup: ratio must be in [0, 1], got %r" % (ratio,))
+        self.ratio = float(ratio)
+
+    def draw(self, index: int, rng: np.random.Generator) -> Tuple[float, int]:
+        _, partner = super().draw(index, rng)
+        return self.ratio, partner
 
 
 class ValSample:
@@ -166,17 +214,27 @@ def build_faster_rcnn_train_loader(dataset: Sequence, batch_size: int = 1, seed:
                                    max_size: int = 1000, flip: bool = True, mixup: bool = False,
                                    mixup_alpha: float = 1.5, mixup_beta: float = 1.5,
                                    last_batch: str = "rollover",
-                                   transform: Optional[Callable] = None) -> TrainLoader:
+                                   transform: Optional[Callable] = None,
+                                   rpn_target_fn: Optional[Callable] = None,
+                                   mixup_ratio: Optional[float] = None) -> TrainLoader:
     """Faster R-CNN training loader: ``(images (B,3,H,W) zero-padded, labels (B,N,7) padded -1)``.
 
     Images keep their resized size (short side ``short``, long side at most ``max_size``) and are
     padded at the bottom/right to the largest in the batch; labels carry the mixup weight column.
+
+    With ``rpn_target_fn`` (``RPNTargetTransform.from_net(net)``) the workers also make the RPN
+    targets and batches are ``(images, labels, rpn_cls (B,N), rpn_box (B,N,4), rpn_mask (B,N,4),
+    rpn_weight (B,N))`` (:class:`FasterRCNNTrainBatchify`). ``mixup_ratio`` fixes the blend ratio
+    (GluonCV: 0.5) instead of drawing it from ``Beta(mixup_alpha, mixup_beta)``.
     """
     if transform is None:
         from .transforms.presets import FasterRCNNTrainTransform
         transform = FasterRCNNTrainTransform(short=short, max_size=max_size, flip=flip)
-    return TrainLoader(MixupDetection(dataset, mixup_alpha, mixup_beta), FasterRCNNTrainSample(transform),
-                       Group(pad_images, pad), batch_size, seed, shuffle=True, num_workers=num_workers,
+    mixed = (MixupDetection(dataset, mixup_alpha, mixup_beta) if mixup_ratio is None
+             else FixedRatioMixup(dataset, mixup_ratio))
+    batchify = Group(pad_images, pad) if rpn_target_fn is None else FasterRCNNTrainBatchify()
+    return TrainLoader(mixed, FasterRCNNTrainSample(transform, rpn_target_fn),
+                       batchify, batch_size, seed, shuffle=True, num_workers=num_workers,
                        last_batch=last_batch, options={"mixup": bool(mixup)})
 
 
