@@ -323,8 +323,10 @@ def test_orphaned_workers_remove_their_files(tmp_path):
         "                         slot_bytes=0, prefetch=6)\n"
         "it = loader.iter_epoch(0)\n"
         "next(it)\n"
-        "time.sleep(0.5)\n"
         "import glob\n"
+        "deadline = time.monotonic() + 20  # wait until prefetched batches sit unread (slow under load)\n"
+        "while not glob.glob(loader._shm_prefix + '*') and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
         "print(loader._shm_prefix, len(glob.glob(loader._shm_prefix + '*')),\n"
         "      ' '.join(str(p.pid) for p in loader._workers), flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n")
