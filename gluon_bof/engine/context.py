@@ -13,13 +13,14 @@ the other devices never get their work: a deadlock. One Python thread per device
 also what GluonCV's ``utils.parallel.Parallel`` does for Faster R-CNN).
 """
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-__all__ = ["parse_contexts", "split_batch", "norm_layer_for", "run_per_device"]
+__all__ = ["parse_contexts", "split_batch", "norm_layer_for", "run_per_device", "DevicesBlockedError"]
 
 
 def parse_contexts(spec: Optional[str]) -> List[mx.Context]:
@@ -101,28 +102,84 @@ def norm_layer_for(num_devices: int, syncbn: bool = True) -> Tuple[type, Dict[st
     return gluon.nn.BatchNorm, {}
 
 
-def run_per_device(fn: Callable[[int], Any], n: int) -> List[Any]:
+class DevicesBlockedError(RuntimeError):
+    """A device thread failed and the others did not finish: they are blocked (in SyncBatchNorm)."""
+
+
+def run_per_device(fn: Callable[[int], Any], n: int, on_error: Optional[Callable[[int, BaseException], None]] = None,
+                   abandon_after: float = 120.0) -> List[Any]:
     """``[fn(0), ..., fn(n - 1)]``, each call in its own thread when ``n > 1`` (see module docstring).
 
-    ``autograd.record()`` is thread-local, so ``fn`` must open its own recording scope. The first
-    exception raised by any call is re-raised in the caller.
+    ``autograd.record()`` is thread-local, so ``fn`` must open its own recording scope.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(device_index)``.
+    n : int
+        Number of devices.
+    on_error : callable, optional
+        ``on_error(i, exc)``, run in device ``i``'s thread right after ``fn(i)`` raised ``exc``. With
+        SyncBN the other devices wait at barriers for device ``i``; this hook can make it arrive
+        there. Its own exceptions are ignored.
+    abandon_after : float
+        Seconds to wait for the remaining threads once one has failed.
+
+    Returns
+    -------
+    list
+        The ``n`` results.
+
+    Raises
+    ------
+    Exception
+        The first exception raised by a call (annotated with its device index), once every thread has
+        finished.
+    DevicesBlockedError
+        A call failed and other threads were still running ``abandon_after`` seconds later (typically
+        blocked inside MXNet waiting for the failed device); they are abandoned (daemon threads).
     """
     if n == 1:
         return [fn(0)]
     results: List[Any] = [None] * n
-    errors: List[BaseException] = []
+    errors: List[Tuple[int, BaseException]] = []
+    state = threading.Condition()
+    finished = [0]
 
     def target(i: int) -> None:
         try:
             results[i] = fn(i)
         except BaseException as exc:  # re-raised below, in the caller's thread
-            errors.append(exc)
+            with state:
+                errors.append((i, exc))
+                state.notify_all()
+            if on_error is not None:
+                try:
+                    on_error(i, exc)
+                except BaseException:  # the original error is the one to report
+                    pass
+        finally:
+            with state:
+                finished[0] += 1
+                state.notify_all()
 
-    threads = [threading.Thread(target=target, args=(i,), name=f"gluon_bof-device-{i}") for i in range(n)]
+    threads = [threading.Thread(target=target, args=(i,), name=f"gluon_bof-device-{i}", daemon=True)
+               for i in range(n)]
     for t in threads:
         t.start()
+    with state:
+        state.wait_for(lambda: finished[0] == n or bool(errors))
+    deadline = time.monotonic() + float(abandon_after)
     for t in threads:
-        t.join()
+        t.join(max(0.0, deadline - time.monotonic()))
     if errors:
-        raise errors[0]
+        i, exc = errors[0]
+        blocked = [k for k, t in enumerate(threads) if t.is_alive()]
+        if blocked:
+            raise DevicesBlockedError(
+                f"device {i} failed ({type(exc).__name__}: {exc}) and devices {blocked} were still running "
+                f"{abandon_after:g} s later, most likely blocked in SyncBatchNorm waiting for device {i}; MXNet "
+                f"cannot cancel them, so restart the process (resume from the last checkpoint)") from exc
+        exc.add_note(f"(raised on device {i} of {n}, in thread {threads[i].name})")
+        raise exc
     return results

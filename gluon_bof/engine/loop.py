@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
@@ -33,9 +34,12 @@ from mxnet import autograd, gluon
 
 from .checkpoint import (MANIFEST_SUFFIX, CheckpointError, atomic_write, load_checkpoint, read_manifest,
                          remove_checkpoint, resolve_resume, save_checkpoint)
-from .context import run_per_device
+from .context import DevicesBlockedError, run_per_device
 from .logger import RunLogger
 from .optim import param_multipliers, update_count
+
+# Seconds to wait for the devices after one failed before declaring them blocked.
+DRAIN_SECONDS = 120.0
 
 __all__ = ["TrainTask", "NonFiniteLossError", "FitResult", "fit", "epoch_seed", "dist_info"]
 
@@ -327,10 +331,28 @@ def _forward_backward(net: gluon.Block, task: TrainTask, batch: tuple, ctxs: Lis
         return mx.nd.concat(*[loss.sum().reshape((1,)) for loss in losses], dim=0)
 
     if threaded:
-        per_device = run_per_device(work, len(ctxs))
+        try:
+            per_device = run_per_device(work, len(ctxs))
+        except DevicesBlockedError:
+            raise
+        except BaseException as exc:
+            if not _engine_drains(DRAIN_SECONDS):
+                raise DevicesBlockedError(
+                    f"{type(exc).__name__}: {exc} {' '.join(getattr(exc, '__notes__', []))}; the other devices "
+                    f"are still blocked in SyncBatchNorm {DRAIN_SECONDS:g} s later, waiting for the failed one; "
+                    f"MXNet cannot cancel them, so restart the process (resume from the last checkpoint)") from exc
+            raise
     else:
         per_device = [work(i) for i in range(len(ctxs))]
     return np.sum([v.asnumpy().astype(np.float64) for v in per_device], axis=0)
+
+
+def _engine_drains(timeout: float) -> bool:
+    """True when ``mx.nd.waitall()`` returns within ``timeout`` seconds (no device is stuck)."""
+    waiter = threading.Thread(target=mx.nd.waitall, name="gluon_bof-drain", daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+    return not waiter.is_alive()
 
 
 def _prune(save_dir: str, keep_last: int) -> None:

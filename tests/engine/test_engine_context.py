@@ -1,4 +1,7 @@
 """Contexts, batch splitting, norm-layer choice, and SyncBN on 2 CPU devices == BN on one."""
+import threading
+import time
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -6,6 +9,7 @@ from mxnet import autograd, gluon
 
 import engine_toy as toy
 from gluon_bof.engine import build_trainer, norm_layer_for, parse_contexts, run_per_device, split_batch
+from gluon_bof.engine.context import DevicesBlockedError
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -62,8 +66,36 @@ def test_run_per_device_reraises_worker_error():
             raise KeyError("device 1 failed")
         return i
     assert run_per_device(lambda i: i * 10, 3) == [0, 10, 20]
-    with pytest.raises(KeyError, match="device 1 failed"):
+    with pytest.raises(KeyError, match="device 1 failed") as err:
         run_per_device(fn, 2)
+    assert "raised on device 1 of 2" in " ".join(err.value.__notes__)
+
+
+def test_run_per_device_hook_runs_in_failing_thread_and_blocked_threads_are_abandoned():
+    release = threading.Event()
+    seen = []
+
+    def fn(i):
+        if i == 0:
+            raise ValueError("bad slice")
+        release.wait(30)  # stands for a device blocked at a SyncBN barrier
+        return i
+
+    def hook(i, exc):
+        seen.append((i, str(exc), threading.current_thread().name))
+
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(DevicesBlockedError, match=r"device 0 failed \(ValueError: bad slice\) and devices \[1\]"):
+            run_per_device(fn, 2, on_error=hook, abandon_after=0.3)
+    finally:
+        release.set()
+    assert time.monotonic() - t0 < 10
+    assert seen == [(0, "bad slice", "gluon_bof-device-0")]
+    # the hook releasing the blocked device turns it into the plain error
+    release.clear()
+    with pytest.raises(ValueError, match="bad slice"):
+        run_per_device(fn, 2, on_error=lambda i, exc: release.set(), abandon_after=30)
 
 
 def _one_step(ctxs, norm_layer, norm_kwargs, x, box, score):
