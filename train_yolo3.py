@@ -121,6 +121,8 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
     for block in (net, eval_net):
         block.initialize(ctx=ctxs)
         block(mx.nd.zeros((1, 3, args.data_shape, args.data_shape), ctx=ctxs[0]))  # resolve deferred shapes
+    if not (args.syncbn and len(ctxs) > 1):  # SyncBN's per-device threads must not build graphs concurrently
+        net.hybridize(static_alloc=True)
     save_dir = args.save_dir or os.path.join("runs", args.save_prefix + name)
 
     shapes = parse_random_shapes(args.random_shapes)
