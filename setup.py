@@ -48,6 +48,7 @@ setup(
             "hypothesis>=6",
             "pytest-timeout>=2",
             "gluoncv==0.10.5.post0",
+            "tensorboardX>=2.1",  # the engine test checks the event files
         ],
         "tensorboard": ["tensorboardX>=2.1"],
     },
