@@ -111,7 +111,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     g.add_argument("--save-interval", type=int, default=1, help="epochs between checkpoints")
     g.add_argument("--val-interval", type=int, default=1, help="epochs between validations")
     g.add_argument("--val-batch-size", type=int, default=None, help="default: one image per device (GluonCV)")
-    g.add_argument("--log-interval", type=int, default=100, help="batches between log lines")
+    g.add_argument("--log-interval", type=int, default=100,
+                   help="batches between log lines (0: only per-epoch lines)")
     g.add_argument("--seed", type=int, default=233)
     g.add_argument("--disable-hybridization", action="store_true", help="run the network imperatively")
     g.add_argument("--picture", type=int, default=6, help="validation images drawn with detections at the end")
@@ -195,7 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
 
     result = fit(net, task, train_loader, trainer, ctxs, args.epochs, save_dir, resume=args.resume or None,
                  validate_fn=validate, val_interval=args.val_interval, save_interval=args.save_interval,
-                 seed=args.seed, args=vars(args), epoch_options=epoch_options, progress=not args.no_progress)
+                 seed=args.seed, args=vars(args), epoch_options=epoch_options, progress=not args.no_progress,
+                 log_interval=args.log_interval)
     names, values, _ = validate(net, args.epochs - 1)
     final_map = float(values[-1])
     print("final %s %s on %s: %.4f (best during training %.4f)" % (

@@ -12,11 +12,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .base import DetectionDataset, check_boxes, empty_label, image_header, positive_size
+from .class_names import VOC_CLASSES
 from .validation import DatasetError, ProblemLog, file_error
 
-VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
-               'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
-               'train', 'tvmonitor')
 
 Split = Tuple[Union[int, str], str]
 _COORDS = ("xmin", "ymin", "xmax", "ymax")

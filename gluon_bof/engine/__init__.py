@@ -7,12 +7,12 @@ exact resume), ``logger`` (log file, CSV/JSON metrics, TensorBoard, tqdm), ``loo
 """
 from .checkpoint import (CheckpointError, check_architecture, find_latest, load_checkpoint, resolve_resume,
                          save_checkpoint, verify_checkpoint)
-from .context import norm_layer_for, parse_contexts, run_per_device, split_batch
+from .context import DevicesBlockedError, norm_layer_for, parse_contexts, run_per_device, split_batch
 from .logger import RunLogger
 from .loop import FitResult, NonFiniteLossError, TrainTask, dist_info, epoch_seed, fit
 from .optim import NO_WD_PATTERN, apply_no_wd, build_trainer, set_update_count, update_count
 
 __all__ = ["CheckpointError", "check_architecture", "find_latest", "load_checkpoint", "resolve_resume",
-           "save_checkpoint", "verify_checkpoint", "norm_layer_for", "parse_contexts", "run_per_device",
+           "save_checkpoint", "verify_checkpoint", "DevicesBlockedError", "norm_layer_for", "parse_contexts", "run_per_device",
            "split_batch", "RunLogger", "FitResult", "NonFiniteLossError", "TrainTask", "dist_info", "epoch_seed",
            "fit", "NO_WD_PATTERN", "apply_no_wd", "build_trainer", "set_update_count", "update_count"]

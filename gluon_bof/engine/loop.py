@@ -139,7 +139,7 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         val_interval: int = 1, save_interval: int = 10, keep_last: int = 0,
         epoch_options: Optional[Callable[[int], Dict[str, Any]]] = None, seed: int = 233,
         args: Optional[Mapping[str, Any]] = None, stop_epoch: Optional[int] = None, progress: bool = True,
-        tensorboard: bool = True) -> FitResult:
+        tensorboard: bool = True, log_interval: int = 0) -> FitResult:
     """Train ``net`` for ``epochs`` epochs (GluonCV's loop, plus exact resume and safety checks).
 
     Parameters
@@ -181,6 +181,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     stop_epoch : int, optional
         Return after this epoch index is done and checkpointed (a planned stop; continue with
         ``resume``). The LR schedule still spans ``epochs``.
+    log_interval : int
+        Also write a log line every ``log_interval`` batches (GluonCV's ``--log-interval``; 0: off).
 
     Returns
     -------
@@ -271,6 +273,10 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                 images += local_bs
                 speed = images / max(time.time() - tic, 1e-9)
                 log.step(step, dict(zip(loss_names, per_image)), float(trainer.learning_rate), speed)
+                if log_interval and (b + 1) % log_interval == 0:
+                    log.info("[epoch %d][batch %d] %s, lr=%.6g, %.1f img/s", epoch, b,
+                             ", ".join(f"{n}={s / images:.4g}" for n, s in zip(loss_names, sums)),
+                             float(trainer.learning_rate), speed)
             log.end_epoch()
             elapsed = time.time() - tic
             row: Dict[str, Any] = {"epoch": epoch, "lr": float(trainer.learning_rate),
