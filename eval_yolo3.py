@@ -28,6 +28,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--params", "--pretrained", dest="params", required=True,
                    help=".params file to evaluate (gluon_bof checkpoint weights or a GluonCV model-zoo file)")
     p.add_argument("--network", default="darknet53", help="darknet53, mobilenet1.0, mobilenet0.25 or tiny")
+    p.add_argument("--tiny-width", type=float, default=0.25, help="--network tiny: backbone width multiplier")
+    p.add_argument("--tiny-head-width", type=float, default=0.125, help="--network tiny: detection-block width")
     p.add_argument("--dataset", default="voc", choices=DATASETS)
     p.add_argument("--dataset-root", default=None)
     p.add_argument("--classes", default=None, help="comma-separated class names (--dataset custom)")
@@ -51,7 +53,8 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
     classes = args.classes.split(",") if args.classes else None
     _, val_set = build_datasets(args.dataset, args.dataset_root, classes, None, args.val_splits,
                                 shapes_val_size=args.shapes_val_size)
-    name, net = build_net(args.network, args.dataset, val_set.classes)
+    widths = {"width": args.tiny_width, "head_width": args.tiny_head_width} if args.network == "tiny" else {}
+    name, net = build_net(args.network, args.dataset, val_set.classes, **widths)
     net.load_parameters(args.params, ctx=ctxs)
     net.set_nms(nms_thresh=0.45, nms_topk=400, post_nms=100)
     net.hybridize()

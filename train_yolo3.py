@@ -35,6 +35,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     g.add_argument("--network", default="darknet53",
                    help="backbone: darknet53, mobilenet1.0, mobilenet0.25, or tiny (the CPU-sized "
                         "yolo3_tiny_shapes)")
+    g.add_argument("--tiny-width", type=float, default=0.25, help="--network tiny: backbone width multiplier")
+    g.add_argument("--tiny-head-width", type=float, default=0.125,
+                   help="--network tiny: detection-block width, a fraction of GluonCV's 512/256/128")
     g.add_argument("--data-shape", type=int, default=416, help="square input size of validation (and of "
                    "training with --no-random-shape)")
     g.add_argument("--dataset", default="voc", choices=DATASETS,
@@ -117,8 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
     classes = args.classes.split(",") if args.classes else None
     train_set, val_set = build_datasets(args.dataset, args.dataset_root, classes, args.train_splits,
                                         args.val_splits, args.shapes_train_size, args.shapes_val_size)
-    name, net = build_net(args.network, args.dataset, train_set.classes, args.syncbn, len(ctxs))
-    _, eval_net = build_net(args.network, args.dataset, train_set.classes, False, 1)
+    widths = {"width": args.tiny_width, "head_width": args.tiny_head_width} if args.network == "tiny" else {}
+    name, net = build_net(args.network, args.dataset, train_set.classes, args.syncbn, len(ctxs), **widths)
+    _, eval_net = build_net(args.network, args.dataset, train_set.classes, False, 1, **widths)
     for block in (net, eval_net):
         block.initialize(ctx=ctxs)
         block(mx.nd.zeros((1, 3, args.data_shape, args.data_shape), ctx=ctxs[0]))  # resolve deferred shapes
