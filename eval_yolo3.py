@@ -11,10 +11,9 @@ import argparse
 import os
 from typing import Optional, Sequence
 
-import mxnet as mx
 
-from gluon_bof.data.factory import DATASETS, build_datasets
-from gluon_bof.engine import parse_contexts
+from gluon_bof.data.factory import DATASETS
+from gluon_bof.engine.cli import contexts_from_args, datasets_from_args
 from gluon_bof.engine.evaluate import evaluate
 from gluon_bof.engine.yolo3 import build_metric, build_net
 from gluon_bof.data.pipelines import build_yolo3_val_loader
@@ -48,11 +47,8 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
     args = parse_args(argv)
     if not os.path.isfile(args.params):
         raise SystemExit("eval_yolo3.py: --params %s: no such file" % args.params)
-    ctxs = parse_contexts(args.ctx if args.ctx else (args.gpus if args.gpus is not None else
-                                                    ("0" if mx.context.num_gpus() else "")))
-    classes = args.classes.split(",") if args.classes else None
-    _, val_set = build_datasets(args.dataset, args.dataset_root, classes, None, args.val_splits,
-                                shapes_val_size=args.shapes_val_size)
+    ctxs = contexts_from_args(args)
+    _, val_set = datasets_from_args(args)
     widths = {"width": args.tiny_width, "head_width": args.tiny_head_width} if args.network == "tiny" else {}
     name, net = build_net(args.network, args.dataset, val_set.classes, **widths)
     net.load_parameters(args.params, ctx=ctxs)

@@ -19,9 +19,10 @@ from typing import Optional, Sequence
 
 import mxnet as mx
 
-from gluon_bof.data.factory import DATASETS, build_datasets
 from gluon_bof.data.pipelines import build_yolo3_train_loader
-from gluon_bof.engine import build_trainer, fit, parse_contexts
+from gluon_bof.engine import build_trainer, fit
+from gluon_bof.engine.cli import (add_dataset_arguments, add_device_arguments, add_run_arguments,
+                                  check_run_arguments, contexts_from_args, datasets_from_args)
 from gluon_bof.engine.yolo3 import build_net, detection_picture, make_validate_fn, parse_random_shapes
 from gluon_bof.lr_scheduler import build_lr_scheduler
 from gluon_bof.model.yolo.task import YOLO3TrainTask
@@ -40,21 +41,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="--network tiny: detection-block width, a fraction of GluonCV's 512/256/128")
     g.add_argument("--data-shape", type=int, default=416, help="square input size of validation (and of "
                    "training with --no-random-shape)")
-    g.add_argument("--dataset", default="voc", choices=DATASETS,
-                   help="voc (07+12 trainval / 07 test), coco, shapes (embedded synthetic), custom (VOC layout)")
-    g.add_argument("--dataset-root", default=None, help="dataset folder (default GluonCV's ~/.mxnet/datasets/...)")
-    g.add_argument("--classes", default=None, help="comma-separated class names (--dataset custom)")
-    g.add_argument("--train-splits", default=None, help="e.g. 2007_trainval,2012_trainval or instances_train2017")
-    g.add_argument("--val-splits", default=None, help="e.g. 2007_test or instances_val2017")
-    g.add_argument("--shapes-train-size", type=int, default=2000, help="images of the shapes train split")
-    g.add_argument("--shapes-val-size", type=int, default=300, help="images of the shapes val split")
-    g.add_argument("--num-samples", type=int, default=-1, help="images per epoch for the LR schedule "
-                   "(-1: the training set size)")
-    g.add_argument("--num-workers", "-j", dest="num_workers", type=int, default=4, help="data worker processes")
+    add_dataset_arguments(g)
 
     g = p.add_argument_group("devices")
-    g.add_argument("--gpus", default=None, help="GPU ids, e.g. 0,1 (default: GPU 0 if there is one, else the CPU)")
-    g.add_argument("--ctx", default=None, help="explicit contexts, e.g. cpu:0,cpu:1 (overrides --gpus)")
+    add_device_arguments(g)
     g.add_argument("--kvstore", default="local", help="local, device, or dist_sync (multi-machine)")
     g.add_argument("--batch-size", type=int, default=64, help="global batch size, split over the devices")
 
@@ -87,25 +77,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     g.add_argument("--no-augment", action="store_true", help="switch off all five (the paper's "
                    "'- data augmentation' row)")
 
-    g = p.add_argument_group("run")
-    g.add_argument("--resume", default="", help="checkpoint manifest to continue exactly, or 'auto' "
-                   "(latest complete checkpoint in --save-dir)")
-    g.add_argument("--start-epoch", type=int, default=0, help="GluonCV compatibility: only 0 is accepted; "
-                   "exact resume takes the epoch from the checkpoint")
-    g.add_argument("--save-prefix", default="", help="prefix of saved files (model name appended)")
-    g.add_argument("--save-dir", default=None, help="output folder (default: runs/<save-prefix><model>)")
-    g.add_argument("--save-interval", type=int, default=10, help="epochs between checkpoints")
-    g.add_argument("--val-interval", type=int, default=1, help="epochs between validations")
-    g.add_argument("--val-batch-size", type=int, default=None, help="default: --batch-size")
-    g.add_argument("--log-interval", type=int, default=100,
-                   help="batches between log lines (0: only per-epoch lines)")
-    g.add_argument("--seed", type=int, default=233)
-    g.add_argument("--picture", type=int, default=6, help="validation images drawn with detections at the end")
-    g.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    add_run_arguments(p, save_interval=10, val_batch_help="default: --batch-size")
     args = p.parse_args(argv)
-    if args.start_epoch:
-        p.error("--start-epoch: resume with --resume <checkpoint>.manifest.json or --resume auto; the epoch, "
-                "LR schedule position and optimizer state come from the checkpoint")
+    check_run_arguments(p, args)
     if args.no_augment:
         args.no_color_jitter = args.no_expand = args.no_crop = args.no_flip = args.no_random_interp = True
     return args
@@ -114,12 +88,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> float:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    ctxs = parse_contexts(args.ctx if args.ctx else (args.gpus if args.gpus is not None else
-                                                    ("0" if mx.context.num_gpus() else "")))
+    ctxs = contexts_from_args(args)
     mx.random.seed(args.seed)
-    classes = args.classes.split(",") if args.classes else None
-    train_set, val_set = build_datasets(args.dataset, args.dataset_root, classes, args.train_splits,
-                                        args.val_splits, args.shapes_train_size, args.shapes_val_size)
+    train_set, val_set = datasets_from_args(args)
     widths = {"width": args.tiny_width, "head_width": args.tiny_head_width} if args.network == "tiny" else {}
     name, net = build_net(args.network, args.dataset, train_set.classes, args.syncbn, len(ctxs), **widths)
     _, eval_net = build_net(args.network, args.dataset, train_set.classes, False, 1, **widths)
