@@ -31,11 +31,11 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from gluon_bof.model.yolo.anchors import DEFAULT_ANCHORS, DEFAULT_STRIDES  # noqa: E402
+
 warnings.filterwarnings("ignore")
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "benchmarks.md")
-ANCHORS = [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]]
-STRIDES = [8, 16, 32]
 NUM_CLASSES = 20
 
 
@@ -78,7 +78,8 @@ def ours_loader(kind: str, samples: list, batch_size: int, workers: int, mixup: 
     from gluon_bof.data.pipelines import build_faster_rcnn_train_loader, build_yolo3_train_loader
     ds = ListDataset(samples)
     if kind == "yolo3":
-        return build_yolo3_train_loader(ds, NUM_CLASSES, ANCHORS, STRIDES, batch_size, seed=0, num_workers=workers,
+        return build_yolo3_train_loader(ds, NUM_CLASSES, DEFAULT_ANCHORS, DEFAULT_STRIDES, batch_size, seed=0,
+                                        num_workers=workers,
                                         data_shape=416, random_shape=False, mixup=mixup)
     return build_faster_rcnn_train_loader(ds, batch_size, seed=0, num_workers=workers, mixup=mixup)
 

@@ -59,12 +59,13 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
+from _common import yolo3_step_inputs  # noqa: E402
+from gluon_bof.model.yolo.anchors import DEFAULT_ANCHORS, DEFAULT_STRIDES  # noqa: E402
+
 warnings.filterwarnings("ignore")
 logging.getLogger().setLevel(logging.ERROR)
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "benchmarks.md")
-ANCHORS = [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]]
-STRIDES = [8, 16, 32]
 NETS = {  # --nets key: (gluon_bof model, GluonCV model)
     "mobilenet1.0": ("yolo3_mobilenet1.0_voc", "yolo3_mobilenet1.0_voc"),
     "darknet53": ("yolo3_darknet53_voc", "yolo3_darknet53_voc"),
@@ -91,23 +92,6 @@ def build(impl: str, name: str) -> gluon.HybridBlock:
     return net
 
 
-def make_step_inputs(num_class: int, size: int, batch: int, seed: int = 0) -> list:
-    """``[x, gt_boxes, obj, center, scale, weight, class]`` NDArrays for one training call."""
-    from gluon_bof.model.yolo.targets import YOLOv3TargetGenerator, pad_gt_boxes
-    rng = np.random.default_rng(seed)
-    gen = YOLOv3TargetGenerator(num_class, ANCHORS, STRIDES)
-    labels = []
-    for _ in range(batch):
-        n = int(rng.integers(1, 6))
-        xy = rng.uniform(0, size * 0.7, (n, 2))
-        wh = rng.uniform(16, size * 0.3, (n, 2))
-        labels.append(np.concatenate([xy, np.minimum(xy + wh, size - 1), rng.integers(0, num_class, (n, 1))],
-                                     1).astype(np.float32))
-    targets = [np.stack(t) for t in zip(*[gen.gen(lab, (size, size)) for lab in labels])]
-    x = rng.uniform(-1, 1, (batch, 3, size, size)).astype(np.float32)
-    return [mx.nd.array(a) for a in [x, pad_gt_boxes(labels)] + targets]
-
-
 def time_steps(net: gluon.HybridBlock, trainer: gluon.Trainer, inputs: list, iters: int) -> float:
     """Images/s of ``iters`` synchronous training steps (median step time)."""
     bs = inputs[0].shape[0]
@@ -129,7 +113,7 @@ def bench_step(key: str, size: int, batch: int, repeats: int, iters: int) -> dic
     for impl, name in zip(("ours", "gluoncv"), NETS[key]):
         nets[impl] = build(impl, name)
         trainers[impl] = gluon.Trainer(nets[impl].collect_params(), "sgd", dict(SGD), kvstore="local")
-        inputs[impl] = make_step_inputs(len(nets[impl].classes), size, batch)
+        inputs[impl] = yolo3_step_inputs(len(nets[impl].classes), size, batch)
         time_steps(nets[impl], trainers[impl], inputs[impl], 2)  # graph build, memory pools
     speeds = {"ours": [], "gluoncv": []}
     load0 = load()
@@ -213,7 +197,8 @@ def ours_loop(key: str, samples: list, size: int, batch: int, workers: int):
     from gluon_bof.engine import build_trainer, fit
     from gluon_bof.model.yolo.task import YOLO3TrainTask
     net = build("ours", NETS[key][0])
-    loader = TimedLoader(build_yolo3_train_loader(ListDataset(samples), net.num_class, ANCHORS, STRIDES, batch,
+    loader = TimedLoader(build_yolo3_train_loader(ListDataset(samples), net.num_class, DEFAULT_ANCHORS,
+                                                  DEFAULT_STRIDES, batch,
                                                   seed=0, num_workers=workers, data_shape=size,
                                                   random_shape=False))
     trainer = build_trainer(net, "sgd", dict(SGD), kvstore="local")

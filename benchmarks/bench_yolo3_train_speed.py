@@ -15,22 +15,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
+from _common import yolo3_step_inputs
 from gluon_bof.model import get_model
-from gluon_bof.model.yolo.targets import YOLOv3TargetGenerator, pad_gt_boxes
-
-def make_batch(num_class, anchors, strides, size, batch, seed=0):
-    rng = np.random.default_rng(seed)
-    gen = YOLOv3TargetGenerator(num_class, anchors, strides)
-    labels = []
-    for _ in range(batch):
-        n = int(rng.integers(1, 6))
-        xy = rng.uniform(0, size * 0.7, (n, 2))
-        wh = rng.uniform(16, size * 0.3, (n, 2))
-        labels.append(np.concatenate([xy, xy + wh, rng.integers(0, num_class, (n, 1))], 1).astype(np.float32))
-    targets = [np.stack(t) for t in zip(*[gen.gen(lab, (size, size)) for lab in labels])]
-    x = rng.uniform(-1, 1, (batch, 3, size, size)).astype(np.float32)
-    return [mx.nd.array(a) for a in [x, pad_gt_boxes(labels)] + targets]
-
 
 def train_speed(net, batch_arrays, iters, warmup=2):
     """Images/s of hybridized forward+backward+SGD step (median of per-iteration times)."""
@@ -76,14 +62,13 @@ def main():
         if not args.no_ref:
             ref = build("gluoncv:yolo3_mobilenet0.25_voc")
             ref.hybridize()
-            arrays = make_batch(20, [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119],
-                                     [116, 90, 156, 198, 373, 326]], (8, 16, 32), size, args.batch)
+            arrays = yolo3_step_inputs(20, size, args.batch)
             ref_speed = train_speed(ref, arrays, args.ref_iters, warmup=1)
             print("size %d  gluoncv yolo3_mobilenet0.25_voc   %7.2f img/s" % (size, ref_speed), flush=True)
         for name in args.models:
             net = build(name)
             net.hybridize(static_alloc=True)
-            arrays = make_batch(net.num_class, net.anchors, net.strides, size, args.batch)
+            arrays = yolo3_step_inputs(net.num_class, size, args.batch, anchors=net.anchors, strides=net.strides)
             speed = train_speed(net, arrays, args.iters)
             ratio = " (x%.1f vs gluoncv mobilenet0.25)" % (speed / ref_speed) if ref_speed else ""
             print("size %d  %-32s %7.2f img/s%s" % (size, name, speed, ratio), flush=True)
