@@ -56,7 +56,6 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 from _common import yolo3_step_inputs  # noqa: E402

@@ -18,8 +18,7 @@ Differences from GluonCV's script (kept on purpose):
 * With ``syncbn`` on several devices the training net runs imperatively (threads cannot build a
   cached graph concurrently) and a plain-BN twin is evaluated.
 """
-import os
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -28,7 +27,8 @@ from ..data.pipelines import build_faster_rcnn_val_loader
 from ..metrics import COCODetectionMetric, VOC07MApMetric
 from ..metrics.results import build_results
 from ..model import get_model
-from .evaluate import Detections, clip_to_input, evaluate, predict_batch
+from .evaluate import Detections, clip_to_input, copy_weights, evaluate, predict_batch
+from .evaluate import detection_picture as draw_detection_picture
 
 NETWORKS = ("resnet18_v1b", "resnet50_v1b", "resnet101_v1d")
 NORM_LAYERS = ("frozen", "bn", "syncbn")
@@ -114,7 +114,6 @@ def make_validate_fn(eval_net: mx.gluon.Block, train_net: mx.gluon.Block, val_da
 
     def validate(net: mx.gluon.Block, epoch: int):
         if eval_net is not train_net:
-            from .yolo3 import copy_weights
             copy_weights(train_net, eval_net, ctxs)
         if hybridize:
             eval_net.hybridize()
@@ -136,15 +135,12 @@ def detection_picture(net: mx.gluon.Block, val_dataset: Any, path: str, ctxs: Se
                       count: int = 6, score_thresh: float = 0.3) -> str:
     """Draw the detections of ``net`` on the first ``count`` validation images into one picture."""
     from ..data.transforms.presets import FasterRCNNValTransform
-    from ..tools.visualize import draw_detections, save_grid
     transform = FasterRCNNValTransform(_last(net.short), net.max_size)
-    drawn: List[np.ndarray] = []
-    for index in range(min(count, len(val_dataset))):
-        image, label = val_dataset[index]
+
+    def detect(image: np.ndarray, label: np.ndarray):
         x, _, im_scale = transform(image, label)
         ids, scores, boxes = to_original(*predict_batch(net, x[None], ctxs[:1]), x[None],
                                          [np.array([im_scale], dtype=np.float32)])
-        drawn.append(draw_detections(image, boxes[0], ids[0], scores[0], list(val_dataset.classes),
-                                     score_thresh=score_thresh, gt_boxes=label[:, :4]))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return save_grid(drawn, path)
+        return ids[0], scores[0], boxes[0]
+
+    return draw_detection_picture(val_dataset, detect, path, count, score_thresh)

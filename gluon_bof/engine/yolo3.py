@@ -5,8 +5,7 @@ and the metric the same way (GluonCV's ``train_yolo3.py`` sections 1.2-1.8 of
 ``docs/architecture.md``'s spec).
 """
 import logging
-import os
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -15,7 +14,8 @@ from ..data.pipelines import build_yolo3_val_loader
 from ..metrics import COCODetectionMetric, VOC07MApMetric
 from ..metrics.results import build_results
 from ..model import get_model
-from .evaluate import evaluate, predict_batch
+from .evaluate import copy_weights, evaluate, predict_batch
+from .evaluate import detection_picture as draw_detection_picture
 
 # Square sizes of the paper's random-shape training (section 3.6): 320, 352, ..., 608.
 PAPER_RANDOM_SHAPES = tuple(range(320, 609, 32))
@@ -98,30 +98,16 @@ def make_validate_fn(eval_net: mx.gluon.Block, train_net: mx.gluon.Block, val_da
     return validate
 
 
-def copy_weights(src: mx.gluon.Block, dst: mx.gluon.Block, ctxs: Sequence[mx.Context]) -> None:
-    """Copy every parameter (weights and BN statistics) of ``src`` into ``dst`` by structural name."""
-    src_params = src._collect_params_with_prefix()
-    for key, param in dst._collect_params_with_prefix().items():
-        value = src_params[key].data(src_params[key].list_ctx()[0])
-        if param._data is None:
-            param.initialize(ctx=list(ctxs))
-        param.set_data(value)
-
-
 def detection_picture(net: mx.gluon.Block, val_dataset: Any, data_shape: int, path: str,
                       ctxs: Sequence[mx.Context], count: int = 6, score_thresh: float = 0.3) -> str:
     """Draw the detections of ``net`` on the first ``count`` validation images into one picture."""
     from ..data.transforms.presets import YOLO3ValTransform
-    from ..tools.visualize import draw_detections, save_grid
     transform = YOLO3ValTransform(data_shape, data_shape)
-    drawn: List[np.ndarray] = []
-    for index in range(min(count, len(val_dataset))):
-        image, label = val_dataset[index]
+
+    def detect(image: np.ndarray, label: np.ndarray):
         x, _ = transform(image, label)
         ids, scores, boxes = predict_batch(net, x[None], ctxs[:1])
         h, w = image.shape[:2]
-        boxes = boxes[0] * np.array([w / data_shape, h / data_shape] * 2, dtype=np.float32)
-        drawn.append(draw_detections(image, boxes, ids[0], scores[0], list(val_dataset.classes),
-                                     score_thresh=score_thresh, gt_boxes=label[:, :4]))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return save_grid(drawn, path)
+        return ids[0], scores[0], boxes[0] * np.array([w / data_shape, h / data_shape] * 2, dtype=np.float32)
+
+    return draw_detection_picture(val_dataset, detect, path, count, score_thresh)

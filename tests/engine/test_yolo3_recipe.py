@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
-from gluon_bof.engine.yolo3 import copy_weights, model_name, norm_for, parse_random_shapes
+from gluon_bof.engine.evaluate import copy_weights
+from gluon_bof.engine.yolo3 import model_name, norm_for, parse_random_shapes
 
 
 def _norm_net(norm_layer, norm_kwargs):
