@@ -36,7 +36,8 @@ def parse_voc_splits(text: str) -> Tuple[Tuple[int, str], ...]:
 
 def build_datasets(name: str, root: Optional[str] = None, classes: Optional[Sequence[str]] = None,
                    train_splits: Optional[str] = None, val_splits: Optional[str] = None,
-                   shapes_train_size: int = 2000, shapes_val_size: int = 300, shapes_seed: int = 0):
+                   shapes_train_size: int = 2000, shapes_val_size: int = 300, shapes_seed: int = 0,
+                   shapes_image_size: Tuple[int, int] = (320, 500)):
     """Return ``(train_dataset, val_dataset)`` for a ``--dataset`` name.
 
     Parameters
@@ -53,10 +54,17 @@ def build_datasets(name: str, root: Optional[str] = None, classes: Optional[Sequ
         for COCO.
     shapes_train_size, shapes_val_size, shapes_seed : int
         Size and seed of the embedded synthetic dataset.
+    shapes_image_size : (int, int)
+        Smallest and largest side of a Shapes image, in pixels (VOC-like 320-500 by default). Object
+        sizes are relative to the image, so a network fed 224-pixel inputs learns the same task from
+        224-320-pixel images, which are drawn 2-3x faster.
     """
     if name == "shapes":
-        return (ShapesDetection(num_images=shapes_train_size, seed=shapes_seed, split="train"),
-                ShapesDetection(num_images=shapes_val_size, seed=shapes_seed, split="val"))
+        lo, hi = shapes_image_size
+        return (ShapesDetection(num_images=shapes_train_size, seed=shapes_seed, split="train", min_size=lo,
+                                max_size=hi),
+                ShapesDetection(num_images=shapes_val_size, seed=shapes_seed, split="val", min_size=lo,
+                                max_size=hi))
     if name in ("voc", "custom"):
         if name == "custom" and not classes:
             raise ValueError("--dataset custom needs --classes (comma-separated class names of the dataset)")

@@ -3,7 +3,7 @@
 The flags keep GluonCV's names; each script adds its own model, schedule and freebie flags.
 """
 import argparse
-from typing import List
+from typing import List, Tuple
 
 import mxnet as mx
 
@@ -23,6 +23,9 @@ def add_dataset_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--val-splits", default=None, help="e.g. 2007_test or instances_val2017")
     group.add_argument("--shapes-train-size", type=int, default=2000, help="images of the shapes train split")
     group.add_argument("--shapes-val-size", type=int, default=300, help="images of the shapes val split")
+    group.add_argument("--shapes-image-size", default="320:500", metavar="MIN:MAX",
+                       help="side lengths of shapes images in pixels (objects scale with the image, so "
+                            "small images only save drawing time for small network inputs)")
     group.add_argument("--num-samples", type=int, default=-1,
                        help="images per epoch for the LR schedule (-1: the training set size)")
     group.add_argument("--num-workers", "-j", dest="num_workers", type=int, default=4,
@@ -75,4 +78,18 @@ def datasets_from_args(args: argparse.Namespace):
     """``(train, val)`` datasets named by the dataset flags."""
     classes = args.classes.split(",") if args.classes else None
     return build_datasets(args.dataset, args.dataset_root, classes, getattr(args, "train_splits", None),
-                          args.val_splits, getattr(args, "shapes_train_size", 2000), args.shapes_val_size)
+                          args.val_splits, getattr(args, "shapes_train_size", 2000), args.shapes_val_size,
+                          shapes_image_size=parse_size_range(getattr(args, "shapes_image_size", "320:500"),
+                                                             "--shapes-image-size"))
+
+
+def parse_size_range(text: str, flag: str) -> Tuple[int, int]:
+    """``'320:500'`` -> ``(320, 500)``; a single number ``'256'`` -> ``(256, 256)``."""
+    parts = str(text).split(":")
+    try:
+        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None or not 64 <= lo <= hi:
+        raise ValueError("%s: expected MIN:MAX pixels with 64 <= MIN <= MAX (e.g. 320:500), got %r" % (flag, text))
+    return lo, hi
