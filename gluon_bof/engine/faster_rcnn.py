@@ -30,17 +30,18 @@ from ..model import get_model
 from .evaluate import Detections, clip_to_input, copy_weights, evaluate, predict_batch
 from .evaluate import detection_picture as draw_detection_picture
 
-NETWORKS = ("resnet18_v1b", "resnet50_v1b", "resnet101_v1d")
+NETWORKS = ("resnet18_v1b", "resnet50_v1b", "resnet101_v1d", "mobilenet0.25", "mobilenet0.5")
 NORM_LAYERS = ("frozen", "bn", "syncbn")
 
 
 def model_name(network: str, dataset: str) -> str:
     """GluonCV's model name ``faster_rcnn_{network}_{voc|coco}``; ``resnet18_v1b`` is the CPU-sized
-    ``faster_rcnn_resnet18_v1b_shapes`` (any dataset); custom/shapes datasets use the VOC settings."""
+    ``faster_rcnn_resnet18_v1b_shapes`` and ``mobilenet0.25``/``0.5`` the CPU-sized
+    ``faster_rcnn_mobilenet{width}_shapes`` (any dataset); custom/shapes datasets use the VOC settings."""
     if network not in NETWORKS:
         raise ValueError("--network %r: choose one of %s" % (network, ", ".join(NETWORKS)))
-    if network == "resnet18_v1b":
-        return "faster_rcnn_resnet18_v1b_shapes"
+    if network == "resnet18_v1b" or network.startswith("mobilenet"):
+        return "faster_rcnn_%s_shapes" % network
     if network == "resnet101_v1d":
         return "faster_rcnn_resnet101_v1d_coco"
     return "faster_rcnn_%s_%s" % (network, "coco" if dataset == "coco" else "voc")
