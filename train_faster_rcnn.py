@@ -34,7 +34,7 @@ import mxnet as mx
 from gluon_bof.data.pipelines import build_faster_rcnn_train_loader
 from gluon_bof.engine import build_trainer, fit
 from gluon_bof.engine.cli import (add_dataset_arguments, add_device_arguments, add_run_arguments,
-                                  check_run_arguments, contexts_from_args, datasets_from_args)
+                                  check_run_arguments, contexts_from_args, datasets_from_args, final_evaluation)
 from gluon_bof.engine.faster_rcnn import NETWORKS, NORM_LAYERS, build_net, detection_picture, make_validate_fn
 from gluon_bof.lr_scheduler import build_lr_scheduler
 from gluon_bof.model.rcnn import RPNTargetTransform
@@ -171,10 +171,8 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
                  validate_fn=validate, val_interval=args.val_interval, save_interval=args.save_interval,
                  seed=args.seed, args=vars(args), epoch_options=epoch_options, progress=not args.no_progress,
                  log_interval=args.log_interval)
-    names, values, _ = validate(net, args.epochs - 1)
-    final_map = float(values[-1])
-    print("final %s %s on %s: %.4f (best during training %.4f)" % (
-        "COCO mAP" if args.dataset == "coco" else "VOC07 mAP", name, args.dataset, final_map, result.best_map))
+    final_map = final_evaluation(validate, net, trainer, args.epochs, save_dir, args.dataset, name,
+                                 result.best_map)
     if args.picture > 0:
         path = detection_picture(eval_net, val_set, os.path.join(save_dir, "detections.jpg"), ctxs,
                                  count=args.picture)

@@ -28,6 +28,9 @@ def test_every_freebie_trains_evaluates_and_resumes_exactly(tmp_path):
         results = json.load(f)
     assert results["protocol"] == "voc07" and results["iou_thresh"] == 0.5
     assert results["model"] == "faster_rcnn_resnet18_v1b_shapes"
+    with open(os.path.join(full, "results_final.json")) as f:
+        final = json.load(f)
+    assert final["map"] == pytest.approx(final_map) and final["model"] == "faster_rcnn_resnet18_v1b_shapes"
     assert results["classes"] == ["circle", "rectangle", "triangle", "star", "cross", "ring"]
     rows = json.load(open(os.path.join(full, "metrics.json")))
     assert [r["epoch"] for r in rows] == [0, 1]

@@ -26,6 +26,9 @@ def test_demo_with_every_freebie_trains_evaluates_and_draws(tmp_path):
         results = json.load(f)
     assert results["protocol"] == "voc07" and results["iou_thresh"] == 0.5
     assert results["classes"] == ["circle", "rectangle", "triangle", "star", "cross", "ring"]
+    with open(os.path.join(save_dir, "results_final.json")) as f:
+        final = json.load(f)
+    assert final["map"] == pytest.approx(final_map) and final["epoch"] == 1
     rows = json.load(open(os.path.join(save_dir, "metrics.json")))
     assert [r["epoch"] for r in rows] == [0, 1]
     # cosine ends at exactly 0 at the last update

@@ -3,12 +3,15 @@
 The flags keep GluonCV's names; each script adds its own model, schedule and freebie flags.
 """
 import argparse
-from typing import List, Tuple
+import os
+from typing import Any, Callable, List, Tuple
 
 import mxnet as mx
 
 from ..data.factory import DATASETS, build_datasets
+from ..metrics.results import save_results_json
 from .context import parse_contexts
+from .loop import dist_info
 
 
 def add_dataset_arguments(group: argparse._ArgumentGroup) -> None:
@@ -93,3 +96,20 @@ def parse_size_range(text: str, flag: str) -> Tuple[int, int]:
     if lo is None or not 64 <= lo <= hi:
         raise ValueError("%s: expected MIN:MAX pixels with 64 <= MIN <= MAX (e.g. 320:500), got %r" % (flag, text))
     return lo, hi
+
+
+def final_evaluation(validate: Callable, net: Any, trainer: Any, epochs: int, save_dir: str, dataset: str,
+                     model_name: str, best_map: float) -> float:
+    """Evaluate the trained weights once more, write ``results_final.json`` (rank 0) and print the mAP.
+
+    ``validate`` is the ``validate_fn`` given to :func:`gluon_bof.engine.fit`; its results dict is
+    written so the final weights have a results file even when the last epoch was not a validation
+    epoch. Returns the final mAP (VOC07 or COCO, as ``validate`` computes it).
+    """
+    _, values, results = validate(net, epochs - 1)
+    if dist_info(trainer)[0] == 0:
+        save_results_json(os.path.join(save_dir, "results_final.json"), results)
+    final_map = float(values[-1])
+    print("final %s %s on %s: %.4f (best during training %.4f)" % (
+        "COCO mAP" if dataset == "coco" else "VOC07 mAP", model_name, dataset, final_map, best_map))
+    return final_map

@@ -84,7 +84,8 @@ def yolo3_tiny_shapes(classes: Optional[Sequence[str]] = None, width: float = 0.
 
     Same heads, anchors, targets and losses as GluonCV's YOLOv3; only the widths shrink. The block
     widths are ``head_width * (512, 256, 128)`` rounded to even numbers (default 64, 32, 16), the
-    backbone is ``mobilenet{width}``. Meant for small synthetic datasets at 256-320 pixels.
+    backbone is ``mobilenet{width}``. Meant for small synthetic datasets at 160-320 pixels (the README
+    demo trains at 160-224 and validates at 256).
     ``classes`` defaults to ``gluon_bof.data.shapes.ShapesDetection.CLASSES``.
     """
     if classes is None:
