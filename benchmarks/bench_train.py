@@ -270,16 +270,11 @@ def gluoncv_loop(key: str, samples: list, size: int, batch: int, workers: int):
     return run, lambda: None
 
 
-def bench_loop(key: str, samples: list, size: int, batch: int, workers: int, repeats: int) -> dict:
-    runs = {}
-    closers = []
-    for impl, make in (("ours", ours_loop), ("gluoncv", gluoncv_loop)):
-        runs[impl], close = make(key, samples, size, batch, workers)
-        closers.append(close)
-        runs[impl]()  # warm-up epoch: graph, memory, worker start
-    speeds = {"ours": [], "gluoncv": []}
-    waits = {"ours": [], "gluoncv": []}
-    load0 = load()
+
+def alternate_loops(runs: dict, repeats: int, closers: list) -> tuple:
+    """Run ``runs['ours']`` and ``runs['gluoncv']`` ``repeats`` times each, alternating which goes first,
+    then call every closer; return ``(speeds, waits)`` dicts of per-run images/s and data-wait shares."""
+    speeds, waits = {"ours": [], "gluoncv": []}, {"ours": [], "gluoncv": []}
     try:
         for r in range(repeats):
             for impl in (("ours", "gluoncv") if r % 2 == 0 else ("gluoncv", "ours")):
@@ -289,6 +284,17 @@ def bench_loop(key: str, samples: list, size: int, batch: int, workers: int, rep
     finally:
         for close in closers:
             close()
+    return speeds, waits
+
+def bench_loop(key: str, samples: list, size: int, batch: int, workers: int, repeats: int) -> dict:
+    runs = {}
+    closers = []
+    for impl, make in (("ours", ours_loop), ("gluoncv", gluoncv_loop)):
+        runs[impl], close = make(key, samples, size, batch, workers)
+        closers.append(close)
+        runs[impl]()  # warm-up epoch: graph, memory, worker start
+    load0 = load()
+    speeds, waits = alternate_loops(runs, repeats, closers)
     return {"kind": "loop", "net": key, "size": size, "batch": batch, "workers": workers,
             "ours": statistics.median(speeds["ours"]), "gluoncv": statistics.median(speeds["gluoncv"]),
             "wait_ours": statistics.median(waits["ours"]), "wait_gluoncv": statistics.median(waits["gluoncv"]),
@@ -526,17 +532,8 @@ def bench_frcnn_loop(key: str, samples: list, short: int, max_size: int, batch: 
         closers.append(close)
         # No warm-up epoch (an epoch takes minutes here): the first batch of every epoch, which builds
         # the graph and starts the workers, is not timed (Timed.result).
-    speeds, waits = {"ours": [], "gluoncv": []}, {"ours": [], "gluoncv": []}
     load0 = load()
-    try:
-        for r in range(repeats):
-            for impl in (("ours", "gluoncv") if r % 2 == 0 else ("gluoncv", "ours")):
-                speed, wait = runs[impl]()
-                speeds[impl].append(speed)
-                waits[impl].append(wait)
-    finally:
-        for close in closers:
-            close()
+    speeds, waits = alternate_loops(runs, repeats, closers)
     return {"kind": "loop", "net": key, "size": f"short {short}, max {max_size}", "batch": batch,
             "workers": workers, "ours": statistics.median(speeds["ours"]),
             "gluoncv": statistics.median(speeds["gluoncv"]),
