@@ -99,6 +99,14 @@ def faster_rcnn_resnet101_v1d_coco(pretrained_base: bool = False, norm: str = "f
                              num_devices, **_settings(_COCO, kwargs))
 
 
+# Settings shared by the CPU-sized Shapes models (each adds its input size, RPN width, anchor scales
+# and test pre-NMS count): stride-16 features, 7x7 RoIs, light proposal counts and 64 RoIs per image.
+_SHAPES_SETTINGS = dict(nms_thresh=0.45, nms_topk=200, post_nms=100, clip=4.14, roi_size=(7, 7), stride=16,
+                        base_size=16, ratios=(0.5, 1, 2), alloc_size=(64, 64), rpn_nms_thresh=0.7,
+                        rpn_train_pre_nms=1000, rpn_train_post_nms=300, rpn_test_post_nms=100,
+                        rpn_min_size=4, num_sample=64, pos_iou_thresh=0.5, pos_ratio=0.25, max_num_gt=32)
+
+
 def _shapes_classes() -> Sequence[str]:
     try:
         from ...data.shapes import ShapesDetection
@@ -118,12 +126,8 @@ def faster_rcnn_resnet18_v1b_shapes(pretrained_base: bool = False, norm: str = "
     layer1 included (GluonCV's patterns would leave them at their random initialisation).
     """
     classes = kwargs.pop("classes") if "classes" in kwargs else _shapes_classes()
-    settings = dict(short=256, max_size=384, nms_thresh=0.45, nms_topk=200, post_nms=100, clip=4.14,
-                    roi_size=(7, 7), stride=16, rpn_channel=256, base_size=16, scales=(2, 4, 8),
-                    ratios=(0.5, 1, 2), alloc_size=(64, 64), rpn_nms_thresh=0.7,
-                    rpn_train_pre_nms=1000, rpn_train_post_nms=300, rpn_test_pre_nms=500,
-                    rpn_test_post_nms=100, rpn_min_size=4, num_sample=64, pos_iou_thresh=0.5,
-                    pos_ratio=0.25, max_num_gt=32)
+    settings = dict(_SHAPES_SETTINGS, short=256, max_size=384, rpn_channel=256, scales=(2, 4, 8),
+                    rpn_test_pre_nms=500)
     settings = _settings(settings, kwargs, common={})
     # No ImageNet weights to preserve: train every layer, stem and layer1 included.
     settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
@@ -178,12 +182,8 @@ def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: bool = Fa
     Any setting can be overridden by keyword, as for the GluonCV models.
     """
     classes = kwargs.pop("classes") if "classes" in kwargs else _shapes_classes()
-    settings = dict(short=224, max_size=320, nms_thresh=0.45, nms_topk=200, post_nms=100, clip=4.14,
-                    roi_size=(7, 7), stride=16, rpn_channel=128, base_size=16, scales=(1, 2, 4, 8),
-                    ratios=(0.5, 1, 2), alloc_size=(64, 64), rpn_nms_thresh=0.7,
-                    rpn_train_pre_nms=1000, rpn_train_post_nms=300, rpn_test_pre_nms=300,
-                    rpn_test_post_nms=100, rpn_min_size=4, num_sample=64, pos_iou_thresh=0.5,
-                    pos_ratio=0.25, max_num_gt=32)
+    settings = dict(_SHAPES_SETTINGS, short=224, max_size=320, rpn_channel=128, scales=(1, 2, 4, 8),
+                    rpn_test_pre_nms=300)
     settings = _settings(settings, kwargs, common={})
     settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
     norm_layer, norm_kwargs = _mobilenet_norm(norm, num_devices)
