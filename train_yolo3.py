@@ -25,6 +25,7 @@ from gluon_bof.engine.cli import (add_dataset_arguments, add_device_arguments, a
                                   check_run_arguments, contexts_from_args, datasets_from_args, final_evaluation)
 from gluon_bof.engine.yolo3 import build_net, detection_picture, make_validate_fn, parse_random_shapes
 from gluon_bof.lr_scheduler import build_lr_scheduler
+from gluon_bof.metrics.results import save_results_json
 from gluon_bof.model.yolo.task import YOLO3TrainTask
 
 
@@ -125,7 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
                  resume=args.resume or None, validate_fn=validate, val_interval=args.val_interval,
                  save_interval=args.save_interval, seed=args.seed, args=vars(args),
                  epoch_options=lambda epoch: {"mixup": bool(args.mixup and epoch < mixup_epochs)},
-                 progress=not args.no_progress, log_interval=args.log_interval)
+                 progress=not args.no_progress, log_interval=args.log_interval, write_results=save_results_json)
     final_map = final_evaluation(validate, net, trainer, args.epochs, save_dir, args.dataset, name,
                                  result.best_map)
     if args.picture > 0:

@@ -95,7 +95,7 @@ def detection_picture(val_dataset: Any, detect: Callable[[np.ndarray, np.ndarray
     ``detect(image, label) -> (ids, scores, boxes)`` gives one image's detections in its original
     pixels (each detector knows its own resize); ground truth is drawn underneath.
     """
-    from ..tools.visualize import draw_detections, save_grid
+    from ..viz.draw import draw_detections, save_grid
     drawn: List[np.ndarray] = []
     for index in range(min(count, len(val_dataset))):
         image, label = val_dataset[index]

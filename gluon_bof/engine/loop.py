@@ -95,17 +95,8 @@ def _versions() -> Dict[str, str]:
             "python": platform.python_version()}
 
 
-def _write_results(path: str, results: Any) -> None:
-    """Results file of a validation: through gluon_bof.metrics when it is one of its documents."""
-    if isinstance(results, Mapping) and results.get("format"):
-        try:
-            from ..metrics.results import save_results_json
-        except ImportError:
-            save_results_json = None
-        if save_results_json is not None:
-            save_results_json(path, results)
-            return
-
+def write_json(path: str, results: Any) -> None:
+    """Default writer of a validation's results: plain JSON, written atomically."""
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
@@ -139,7 +130,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         val_interval: int = 1, save_interval: int = 10, keep_last: int = 0,
         epoch_options: Optional[Callable[[int], Dict[str, Any]]] = None, seed: int = 233,
         args: Optional[Mapping[str, Any]] = None, stop_epoch: Optional[int] = None, progress: bool = True,
-        tensorboard: bool = True, log_interval: int = 0) -> FitResult:
+        tensorboard: bool = True, log_interval: int = 0,
+        write_results: Callable[[str, Any], None] = write_json) -> FitResult:
     """Train ``net`` for ``epochs`` epochs (GluonCV's loop, plus exact resume and safety checks).
 
     Parameters
@@ -183,6 +175,9 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         ``resume``). The LR schedule still spans ``epochs``.
     log_interval : int
         Also write a log line every ``log_interval`` batches (GluonCV's ``--log-interval``; 0: off).
+    write_results : callable
+        ``write_results(path, results)`` stores a validation's ``results`` (default: plain JSON); the
+        recipes pass the results-file writer of ``gluon_bof.metrics``.
 
     Returns
     -------
@@ -287,7 +282,7 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                                                        for k, v in row.items() if k != "epoch"))
             if validate_fn is not None and (epoch + 1) % val_interval == 0 and rank == 0:
                 names, vals, results = validate_fn(net, epoch)
-                _write_results(os.path.join(save_dir, f"results_epoch{epoch:04d}.json"), results)
+                write_results(os.path.join(save_dir, f"results_epoch{epoch:04d}.json"), results)
                 row.update({str(n): float(v) for n, v in zip(names, vals)})
                 current = float(vals[-1]) if len(vals) else float("nan")
                 log.info("[epoch %d] validation: %s", epoch, ", ".join(f"{n}={float(v):.4f}"

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gluon_bof.tools.visualize import draw_detections, save_grid
+from gluon_bof.viz.draw import draw_detections, save_grid
 
 
 def test_draws_confident_boxes_only_and_keeps_the_input():
