@@ -75,7 +75,8 @@ class ListDataset:
 
 # ------------------------------------------------------------------------------------------ ours
 def ours_loader(kind: str, samples: list, batch_size: int, workers: int, mixup: bool):
-    from gluon_bof.data.pipelines import build_faster_rcnn_train_loader, build_yolo3_train_loader
+    from gluon_bof.recipes.faster_rcnn.data import build_faster_rcnn_train_loader
+    from gluon_bof.recipes.yolo3.data import build_yolo3_train_loader
     ds = ListDataset(samples)
     if kind == "yolo3":
         return build_yolo3_train_loader(ds, NUM_CLASSES, DEFAULT_ANCHORS, DEFAULT_STRIDES, batch_size, seed=0,
@@ -218,7 +219,7 @@ def write_docs(text: str, extra: str) -> None:
     """Replace (or append) the ``## Data pipeline`` section of docs/benchmarks.md."""
     head = "## Data pipeline"
     body = (f"{head}\n\n`benchmarks/bench_data.py`: images per second of the training data path "
-            f"(decode-free), gluon_bof's loaders (`gluon_bof.data.pipelines`) against GluonCV's "
+            f"(decode-free), gluon_bof's loaders (`gluon_bof.recipes.*.data`) against GluonCV's "
             f"`MixupDetection` + `YOLO3DefaultTrainTransform` (with targets) or "
             f"`FasterRCNNDefaultTrainTransform` in a `gluon.data.DataLoader`, on the same samples with the "
             f"same augmentations. GluonCV's sampler is set before its loader is built, so its workers do mix "

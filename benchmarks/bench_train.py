@@ -215,9 +215,9 @@ class ListDataset:
 
 def ours_loop(key: str, samples: list, size: int, batch: int, workers: int):
     """A callable running one epoch of ``fit``; returns (img/s, wait fraction)."""
-    from gluon_bof.data.pipelines import build_yolo3_train_loader
+    from gluon_bof.recipes.yolo3.data import build_yolo3_train_loader
     from gluon_bof.engine import build_trainer, fit
-    from gluon_bof.model.yolo.task import YOLO3TrainTask
+    from gluon_bof.recipes.yolo3.task import YOLO3TrainTask
     net = build("ours", NETS[key][0])
     loader = TimedLoader(build_yolo3_train_loader(ListDataset(samples), net.num_class, DEFAULT_ANCHORS,
                                                   DEFAULT_STRIDES, batch,
@@ -407,7 +407,7 @@ def gluoncv_frcnn_task(net, trainer, mix_ratio: float = 1.0):
 def frcnn_step_fns(nets: dict, inputs: list) -> dict:
     """One synchronous training step per side on the same arrays: forward of the training call under
     ``autograd.record()``, each side's four losses, backward, ``trainer.step``, ``waitall``."""
-    from gluon_bof.model.rcnn.task import FasterRCNNTrainTask
+    from gluon_bof.recipes.faster_rcnn.task import FasterRCNNTrainTask
     bs = inputs[0].shape[0]
     ours_net, trainer_o = nets["ours"], frcnn_trainer(nets["ours"])
     trainer_g = frcnn_trainer(nets["gluoncv"])
@@ -453,10 +453,10 @@ def bench_frcnn_step(key: str, short: int, batch: int, repeats: int, iters: int)
 
 def ours_frcnn_loop(net, samples: list, short: int, max_size: int, batch: int, workers: int):
     """A callable running one epoch of ``fit`` with ``FasterRCNNTrainTask``; returns (img/s, wait fraction)."""
-    from gluon_bof.data.pipelines import build_faster_rcnn_train_loader
+    from gluon_bof.recipes.faster_rcnn.data import build_faster_rcnn_train_loader
     from gluon_bof.engine import build_trainer, fit
     from gluon_bof.model.rcnn import RPNTargetTransform
-    from gluon_bof.model.rcnn.task import FasterRCNNTrainTask
+    from gluon_bof.recipes.faster_rcnn.task import FasterRCNNTrainTask
     loader = TimedLoader(build_faster_rcnn_train_loader(
         ListDataset(samples), batch, seed=0, num_workers=workers, short=short, max_size=max_size,
         rpn_target_fn=RPNTargetTransform.from_net(net)))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import train_faster_rcnn
+from gluon_bof.recipes.cli import parse_decay_epochs
 
 # 2 train images at batch 1: 2 iterations per epoch at short side 96.
 TINY = ["--network", "resnet18_v1b", "--dataset", "shapes", "--shapes-train-size", "2", "--shapes-val-size", "1",
@@ -59,13 +60,14 @@ def test_every_freebie_trains_evaluates_and_resumes_exactly(tmp_path):
 
 def test_gluoncv_even_mixup_mode_runs(tmp_path, monkeypatch):
     seen = []
-    original = train_faster_rcnn.FasterRCNNTrainTask.set_mixup
+    from gluon_bof.recipes.faster_rcnn.task import FasterRCNNTrainTask
+    original = FasterRCNNTrainTask.set_mixup
 
     def spy(self, enabled):
         original(self, enabled)
         seen.append(self.mix_ratio)
 
-    monkeypatch.setattr(train_faster_rcnn.FasterRCNNTrainTask, "set_mixup", spy)
+    monkeypatch.setattr(FasterRCNNTrainTask, "set_mixup", spy)
     final_map = train_faster_rcnn.main(TINY + ["--epochs", "2", "--mixup", "--mixup-mode", "even",
                                                "--no-mixup-epochs", "1", "--val-interval", "5", "--picture", "0",
                                                "--save-dir", str(tmp_path / "even")])
@@ -97,7 +99,7 @@ def test_gluoncv_defaults_per_dataset(dataset, expected, decays):
             args.no_mixup_epochs) == ("resnet50_v1b", 1, 0.1, 0.9, 1, 233, 20)
     assert args.lr_warmup_factor == pytest.approx(1 / 3) and args.rpn_smoothl1_rho == pytest.approx(1 / 9)
     # GluonCV's VOC 14,20 with 20 epochs decays once (epoch 20 is never reached)
-    assert train_faster_rcnn.decay_epochs(args.lr_decay_epoch, args.epochs) == decays
+    assert parse_decay_epochs(args.lr_decay_epoch, args.epochs) == decays
 
 
 def test_bad_flags_are_refused(capsys):
@@ -119,14 +121,18 @@ def test_two_cpu_contexts_with_syncbn(tmp_path):
 
 
 def test_network_names_and_batchnorm_choice():
-    from gluon_bof.engine.faster_rcnn import build_net, model_name
+    import argparse
+    from gluon_bof.recipes.faster_rcnn import FasterRCNNRecipe, model_name
     assert model_name("resnet50_v1b", "voc") == "faster_rcnn_resnet50_v1b_voc"
     assert model_name("resnet50_v1b", "custom") == "faster_rcnn_resnet50_v1b_voc"
     assert model_name("resnet50_v1b", "coco") == "faster_rcnn_resnet50_v1b_coco"
     assert model_name("resnet101_v1d", "coco") == "faster_rcnn_resnet101_v1d_coco"
     assert model_name("resnet18_v1b", "voc") == "faster_rcnn_resnet18_v1b_shapes"
-    _, frozen = build_net("resnet50_v1b", "voc", ["a", "b"], None, 1, per_device_batch_size=2)
-    _, sync = build_net("resnet50_v1b", "voc", ["a", "b"], "syncbn", 4)
+    recipe = FasterRCNNRecipe()
+    args = argparse.Namespace(network="resnet50_v1b", dataset="voc", short=None, max_size=None, norm_layer=None)
+    frozen = recipe.build_net(args, ["a", "b"], mx.gluon.nn.BatchNorm, {}, per_device_batch=2)
+    args.norm_layer = "syncbn"
+    sync = recipe.build_net(args, ["a", "b"], mx.gluon.contrib.nn.SyncBatchNorm, {"num_devices": 4})
     assert frozen.num_class == 2 and frozen._batch_size == 2
     assert not any("batchnorm" in k for k in frozen.collect_train_params().keys())  # GluonCV: BN frozen
     assert any("batchnorm" in k for k in sync.collect_train_params().keys())

@@ -44,7 +44,7 @@ def test_short_recipe_learns_writes_results_and_is_deterministic(tmp_path):
 
 
 def test_cpu_network_names():
-    from gluon_bof.engine.faster_rcnn import model_name
+    from gluon_bof.recipes.faster_rcnn import model_name
     assert model_name("mobilenet0.25", "shapes") == "faster_rcnn_mobilenet0.25_shapes"
     assert model_name("mobilenet0.5", "voc") == "faster_rcnn_mobilenet0.5_shapes"
     args = train_faster_rcnn.parse_args(SHORT)

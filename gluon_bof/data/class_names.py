@@ -1,7 +1,7 @@
-"""Default class names of the datasets named in model-zoo names (``*_voc``, ``*_coco``).
+"""Default class names of the datasets named in model-zoo names (``*_voc``, ``*_coco``, ``*_shapes``).
 
-One definition for the datasets and the model zoo (``gluon_bof.model.class_names`` re-exports it);
-pure Python, so building a model imports no dataset code. The orders equal GluonCV's (class index
+One definition for the datasets and the model zoo; pure Python, so building a model imports no
+dataset code. The orders equal GluonCV's (class index
 ``i`` of a label is ``CLASSES[i]``).
 """
 VOC_CLASSES = (
@@ -22,3 +22,5 @@ COCO_CLASSES = (
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
     "teddy bear", "hair drier", "toothbrush",
 )
+
+SHAPES_CLASSES = ("circle", "rectangle", "triangle", "star", "cross", "ring")

@@ -16,29 +16,16 @@ from typing import Optional, Sequence, Tuple
 
 from .coco import COCODetection
 from .shapes import ShapesDetection
-from .voc import VOCDetection
+from .voc import VOCDetection, parse_voc_splits
 
 DATASETS = ("voc", "coco", "shapes", "custom")
-
-
-def parse_voc_splits(text: str) -> Tuple[Tuple[int, str], ...]:
-    """Parse ``'2007_trainval,2012_trainval'`` into ``((2007, 'trainval'), (2012, 'trainval'))``."""
-    splits = []
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        year, sep, name = item.partition("_")
-        if not sep or not year.isdigit() or not name:
-            raise ValueError("VOC split %r is not of the form YEAR_NAME, e.g. 2007_trainval" % item)
-        splits.append((int(year), name))
-    if not splits:
-        raise ValueError("no VOC split given (expected e.g. 2007_trainval,2012_trainval)")
-    return tuple(splits)
 
 
 def build_datasets(name: str, root: Optional[str] = None, classes: Optional[Sequence[str]] = None,
                    train_splits: Optional[str] = None, val_splits: Optional[str] = None,
                    shapes_train_size: int = 2000, shapes_val_size: int = 300, shapes_seed: int = 0,
-                   shapes_image_size: Tuple[int, int] = (320, 500)):
-    """Return ``(train_dataset, val_dataset)`` for a ``--dataset`` name.
+                   shapes_image_size: Tuple[int, int] = (320, 500), train: bool = True):
+    """Return ``(train_dataset, val_dataset)`` for a ``--dataset`` name (``train=False``: ``(None, val)``).
 
     Parameters
     ----------
@@ -62,7 +49,7 @@ def build_datasets(name: str, root: Optional[str] = None, classes: Optional[Sequ
     if name == "shapes":
         lo, hi = shapes_image_size
         return (ShapesDetection(num_images=shapes_train_size, seed=shapes_seed, split="train", min_size=lo,
-                                max_size=hi),
+                                max_size=hi) if train else None,
                 ShapesDetection(num_images=shapes_val_size, seed=shapes_seed, split="val", min_size=lo,
                                 max_size=hi))
     if name in ("voc", "custom"):
@@ -71,15 +58,13 @@ def build_datasets(name: str, root: Optional[str] = None, classes: Optional[Sequ
         if name == "custom" and not root:
             raise ValueError("--dataset custom needs --dataset-root (the folder holding VOC20xx/ directories)")
         voc_root = os.path.expanduser(root or os.path.join("~", ".mxnet", "datasets", "voc"))
-        train = VOCDetection(voc_root, splits=parse_voc_splits(train_splits or "2007_trainval,2012_trainval"),
-                             classes=classes)
-        val = VOCDetection(voc_root, splits=parse_voc_splits(val_splits or "2007_test"), classes=classes)
-        return train, val
+        train_set = VOCDetection(voc_root, splits=parse_voc_splits(train_splits or "2007_trainval,2012_trainval"),
+                                 classes=classes) if train else None
+        return train_set, VOCDetection(voc_root, splits=parse_voc_splits(val_splits or "2007_test"), classes=classes)
     if name == "coco":
         coco_root = os.path.expanduser(root or os.path.join("~", ".mxnet", "datasets", "coco"))
-        train = COCODetection(coco_root, splits=tuple((train_splits or "instances_train2017").split(",")),
-                              use_crowd=False)
-        val = COCODetection(coco_root, splits=tuple((val_splits or "instances_val2017").split(",")),
-                            skip_empty=False)
-        return train, val
+        train_set = COCODetection(coco_root, splits=tuple((train_splits or "instances_train2017").split(",")),
+                                  use_crowd=False) if train else None
+        return train_set, COCODetection(coco_root, splits=tuple((val_splits or "instances_val2017").split(",")),
+                                        skip_empty=False)
     raise ValueError("unknown dataset %r; choose one of %s" % (name, ", ".join(DATASETS)))

@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 
 from .base import DetectionDataset, empty_label
+from .class_names import SHAPES_CLASSES
 from .rng import make_rng
 
-SHAPE_CLASSES = ("circle", "rectangle", "triangle", "star", "cross", "ring")
+SHAPE_CLASSES = SHAPES_CLASSES
 #: Stream of :func:`gluon_bof.data.rng.make_rng` reserved for drawing Shapes images (distinct from
 #: the loader's STREAM_SAMPLE/SHUFFLE/SHAPE = 0/1/2).
 STREAM_SHAPES = 0x5348

@@ -20,6 +20,25 @@ Split = Tuple[Union[int, str], str]
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 
 
+def parse_voc_splits(text: str) -> Tuple[Split, ...]:
+    """``'2007_trainval,2012_trainval'`` -> ``((2007, 'trainval'), (2012, 'trainval'))``.
+
+    The part before the last ``_`` names the folder: a year (``int``, folder ``VOC<year>``) when it is
+    all digits, else the folder name itself (``mydata_train`` -> ``('mydata', 'train')``). Raises
+    ``ValueError`` naming the malformed entry.
+    """
+    splits = []
+    for item in filter(None, (p.strip() for p in str(text).split(","))):
+        folder, sep, name = item.rpartition("_")
+        if not sep or not folder or not name:
+            raise ValueError("VOC split %r is not of the form YEAR_NAME (or FOLDER_NAME), e.g. 2007_trainval"
+                             % item)
+        splits.append((int(folder) if folder.isdigit() else folder, name))
+    if not splits:
+        raise ValueError("no VOC split given (expected e.g. 2007_trainval,2012_trainval)")
+    return tuple(splits)
+
+
 def check_class_list(classes: Sequence[str], what: str = "classes") -> Tuple[str, ...]:
     """Validate a class list: non-empty, unique, stripped, lowercase strings (XML names are lowercased)."""
     if isinstance(classes, str) or not len(classes):

@@ -1,9 +1,12 @@
 """Model-agnostic training engine: devices and kvstores, SyncBN, the train loop, atomic checkpoints.
 
-Modules: ``context`` (``--gpus``/``--ctx`` parsing, batch splitting, norm layer, per-device threads),
+It knows no detector and imports nothing from ``data``, ``model`` or ``metrics``: a detector plugs in
+through a :class:`TrainTask`, a loader and a validation function (``gluon_bof.recipes`` builds them).
+
+Modules: ``context`` (``--gpus``/``--ctx`` parsing, batch splitting, the SyncBN rule, per-device threads),
 ``optim`` (Trainer over a kvstore, ``--no-wd``, update counters), ``checkpoint`` (atomic save, verify,
 exact resume), ``logger`` (log file, CSV/JSON metrics, TensorBoard, tqdm), ``loop`` (:func:`fit`),
-``distributed`` (``dist_sync`` on one machine). See docs/engine.md.
+``evaluate`` (the evaluation loop), ``distributed`` (``dist_sync`` on one machine). See docs/engine.md.
 """
 from .checkpoint import (CheckpointError, check_architecture, find_latest, load_checkpoint, resolve_resume,
                          save_checkpoint, verify_checkpoint)

@@ -12,6 +12,7 @@ oneDNN reorders: ``relu`` or ``x*x`` right after the norm is enough on CPU) bloc
 the other devices never get their work: a deadlock. One Python thread per device avoids it (this is
 also what GluonCV's ``utils.parallel.Parallel`` does for Faster R-CNN).
 """
+import logging
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -21,6 +22,8 @@ import numpy as np
 from mxnet import gluon
 
 __all__ = ["parse_contexts", "split_batch", "norm_layer_for", "run_per_device", "DevicesBlockedError"]
+
+_log = logging.getLogger("gluon_bof.engine")
 
 
 def parse_contexts(spec: Optional[str]) -> List[mx.Context]:
@@ -89,16 +92,26 @@ def split_batch(batch: Sequence[Any], ctxs: Sequence[mx.Context]) -> List[Tuple[
 
 
 def norm_layer_for(num_devices: int, syncbn: bool = True) -> Tuple[type, Dict[str, Any]]:
-    """``(norm_layer, norm_kwargs)`` for a model factory.
+    """``(norm_layer, norm_kwargs)``: the package's one rule for synchronized BatchNorm.
 
-    SyncBatchNorm over ``num_devices`` when ``syncbn`` and ``num_devices > 1``; plain ``BatchNorm``
-    otherwise (GluonCV's choice: with one device SyncBN only adds a barrier). Parameter names are the
-    same for both, so weights move freely between them.
+    * ``syncbn`` and several devices: ``SyncBatchNorm(num_devices=n)``, so the statistics are those
+      of the whole batch of this process (MXNet synchronizes within one process, never across the
+      machines of a ``dist_sync`` job).
+    * ``syncbn`` and one device: that device already sees the whole batch, so SyncBatchNorm and
+      BatchNorm compute the same numbers; the BatchNorm kernel is used (MXNet's SyncBatchNorm is far
+      slower on the CPU) and the log says so.
+    * no ``syncbn``: per-device ``BatchNorm``.
+
+    Parameter names are the same for both layers, so weights move freely between them.
     """
     if int(num_devices) < 1:
         raise ValueError(f"norm_layer_for: num_devices must be >= 1, got {num_devices}")
     if syncbn and num_devices > 1:
+        _log.info("synchronized BatchNorm over %d devices", int(num_devices))
         return gluon.contrib.nn.SyncBatchNorm, {"num_devices": int(num_devices)}
+    if syncbn:
+        _log.info("synchronized BatchNorm on one device: its BatchNorm already normalizes over the whole "
+                  "batch, so the BatchNorm kernel is used (same numbers as SyncBatchNorm, faster)")
     return gluon.nn.BatchNorm, {}
 
 

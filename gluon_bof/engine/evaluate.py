@@ -5,8 +5,7 @@ padded with -1 (GluonCV's layout) and go, with the ground truth of the batch, to
 ``gluon_bof.metrics`` (``update(pred_bboxes, pred_labels, pred_scores, gt_bboxes, gt_labels,
 gt_difficults)``).
 """
-import os
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -86,21 +85,3 @@ def copy_weights(src: gluon.Block, dst: gluon.Block, ctxs: Sequence[mx.Context])
         if param._data is None:
             param.initialize(ctx=list(ctxs))
         param.set_data(value)
-
-
-def detection_picture(val_dataset: Any, detect: Callable[[np.ndarray, np.ndarray], Detections], path: str,
-                      count: int = 6, score_thresh: float = 0.3) -> str:
-    """Draw detections on the first ``count`` validation images into one picture at ``path``.
-
-    ``detect(image, label) -> (ids, scores, boxes)`` gives one image's detections in its original
-    pixels (each detector knows its own resize); ground truth is drawn underneath.
-    """
-    from ..viz.draw import draw_detections, save_grid
-    drawn: List[np.ndarray] = []
-    for index in range(min(count, len(val_dataset))):
-        image, label = val_dataset[index]
-        ids, scores, boxes = detect(image, label)
-        drawn.append(draw_detections(image, boxes, ids, scores, list(val_dataset.classes),
-                                     score_thresh=score_thresh, gt_boxes=label[:, :4]))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    return save_grid(drawn, path)

@@ -1,8 +1,7 @@
 """Model registry: ``get_model(name, **kwargs)`` with GluonCV's model names.
 
 Constructors register themselves with :func:`register_model`. Registering modules are imported only
-when a name is first looked up (:data:`PROVIDERS`), so ``import gluon_bof.model`` stays cheap and a
-module that fails to import does not break the others.
+when a name is first looked up (:data:`PROVIDERS`), so ``import gluon_bof.model`` stays cheap.
 
 Adding a model family: decorate its constructors with ``@register_model('name')`` in a module and
 append that module's import path to :data:`PROVIDERS` (or call :func:`add_provider`).
@@ -10,8 +9,8 @@ append that module's import path to :data:`PROVIDERS` (or call :func:`add_provid
 import importlib
 from typing import Callable, Dict, List
 
-# Modules whose import registers models. Missing ones (not written yet) are skipped.
-PROVIDERS: List[str] = ["gluon_bof.model.yolo.presets", "gluon_bof.model.rcnn"]
+# Modules whose import registers models.
+PROVIDERS: List[str] = ["gluon_bof.model.yolo.zoo", "gluon_bof.model.rcnn.zoo"]
 
 _MODELS: Dict[str, Callable] = {}
 _loaded: set = set()
@@ -41,11 +40,7 @@ def _load_providers() -> None:
     for mod in list(PROVIDERS):
         if mod in _loaded:
             continue
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name is None or not mod.startswith(err.name):
-                raise
+        importlib.import_module(mod)
         _loaded.add(mod)
 
 

@@ -16,28 +16,13 @@ import argparse
 import collections
 import sys
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
 from ..data.base import check_boxes, image_header, note_image_mode
 from ..data.validation import DatasetError, DatasetWarning, ProblemLog
-
-
-def parse_voc_splits(text: str) -> List[Tuple[Union[int, str], str]]:
-    """``"2007_trainval,2012_trainval"`` -> ``[(2007, 'trainval'), (2012, 'trainval')]``.
-
-    The part before the last ``_`` is a year (int) when it is all digits, else a folder name.
-    """
-    splits = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        folder, sep, name = part.rpartition("_")
-        if not sep or not folder or not name:
-            raise argparse.ArgumentTypeError("VOC split %r must look like 2007_trainval (year_split)" % part)
-        splits.append((int(folder) if folder.isdigit() else folder, name))
-    if not splits:
-        raise argparse.ArgumentTypeError("--splits is empty")
-    return splits
+from ..data.voc import parse_voc_splits
 
 
 def build_dataset(args: argparse.Namespace):

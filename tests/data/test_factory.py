@@ -1,14 +1,16 @@
 """--dataset names -> (train, val) datasets, as the training scripts build them."""
 import pytest
 
-from gluon_bof.data.factory import build_datasets, parse_voc_splits
+from gluon_bof.data.factory import build_datasets
 from gluon_bof.data.shapes import ShapesDetection
 from gluon_bof.data.validation import DatasetError
-from gluon_bof.engine.cli import parse_size_range
+from gluon_bof.data.voc import parse_voc_splits
+from gluon_bof.recipes.cli import parse_size_range
 
 
 def test_voc_splits_parse_and_reject_malformed_entries():
     assert parse_voc_splits("2007_trainval, 2012_trainval") == ((2007, "trainval"), (2012, "trainval"))
+    assert parse_voc_splits("MyData_train") == (("MyData", "train"),)  # a folder that is not VOC<year>
     for bad in ("trainval", "07-test", "2007_", ""):
         with pytest.raises(ValueError, match="YEAR_NAME|no VOC split"):
             parse_voc_splits(bad)

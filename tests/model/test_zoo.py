@@ -35,6 +35,18 @@ def test_register_decorator_duplicate_and_unknown(monkeypatch):
         get_model("nope")
 
 
-def test_missing_provider_module_is_skipped(monkeypatch):
-    monkeypatch.setattr(zoo, "PROVIDERS", zoo.PROVIDERS + ["gluon_bof.model.not_written_yet"])
-    assert "yolo3_darknet53_voc" in list_models()
+def test_faster_rcnn_names_are_registered_by_the_same_decorator():
+    names = set(list_models())
+    for name in ("faster_rcnn_resnet50_v1b_voc", "faster_rcnn_resnet50_v1b_coco", "faster_rcnn_resnet101_v1d_coco",
+                 "faster_rcnn_resnet18_v1b_shapes", "faster_rcnn_mobilenet0.25_shapes",
+                 "faster_rcnn_mobilenet0.5_shapes"):
+        assert name in names
+    assert list(get_model("faster_rcnn_mobilenet0.25_shapes").classes) == ["circle", "rectangle", "triangle", "star",
+                                                                            "cross", "ring"]
+
+
+def test_a_provider_that_cannot_be_imported_is_an_error(monkeypatch):
+    monkeypatch.setattr(zoo, "PROVIDERS", zoo.PROVIDERS + ["gluon_bof.model.no_such_module"])
+    monkeypatch.setattr(zoo, "_loaded", set())
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        list_models()

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from gluon_bof.data.shapes import ShapesDetection
-from gluon_bof.tools.validate_dataset import main, parse_voc_splits
+from gluon_bof.tools.validate_dataset import main
 
 SHAPES = "circle,rectangle,triangle,star,cross,ring"
 
@@ -100,13 +100,6 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--dataset", "kitti", "--root", "."])
     assert e.value.code == 2
-
-
-def test_parse_voc_splits():
-    assert parse_voc_splits("2007_trainval, 2012_trainval") == [(2007, "trainval"), (2012, "trainval")]
-    assert parse_voc_splits("MyData_train") == [("MyData", "train")]
-    with pytest.raises(Exception, match="year_split"):
-        parse_voc_splits("trainval")
 
 
 def test_module_entry_point(shapes_voc):

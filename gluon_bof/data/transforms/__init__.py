@@ -15,7 +15,7 @@ from .geometry import (DEFAULT_CROP_CONSTRAINTS, crop, draw_expand, expand, flip
 from .image import (ColorParams, color_distort, color_matrix, draw_color_params, imresize, normalize,
                     random_color_distort)
 from .presets import (FasterRCNNTrainTransform, FasterRCNNValTransform, YOLO3Params, YOLO3TrainTransform,
-                      YOLO3ValTransform, yolo3_train_reference)
+                      YOLO3ValTransform)
 
 __all__ = [
     "box_iou", "clip_boxes", "crop_boxes", "flip_boxes", "resize_boxes", "translate_boxes",
@@ -24,5 +24,4 @@ __all__ = [
     "short_within_size", "ColorParams", "color_distort", "color_matrix", "draw_color_params",
     "imresize", "normalize", "random_color_distort", "FasterRCNNTrainTransform",
     "FasterRCNNValTransform", "YOLO3Params", "YOLO3TrainTransform", "YOLO3ValTransform",
-    "yolo3_train_reference",
 ]

@@ -5,7 +5,7 @@ probabilities as GluonCV's ``YOLO3DefaultTrainTransform``) and then builds only 
 survive the crop: colour distortion and normalisation are per-pixel affine maps without clipping,
 so they are folded into one ``3x4`` matrix applied to the visible part of the source image, and the
 expand fill is written directly in normalised units. The result equals the straightforward order
-(distort, expand, crop, resize, flip, normalise; :func:`yolo3_train_reference`) to float tolerance.
+(distort, expand, crop, resize, flip, normalise) to float tolerance, which the tests check.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from .bbox import Window, check_label, clip_boxes, flip_boxes, resize_boxes, translate_boxes
-from .geometry import crop, draw_expand, expand, flip, random_crop_window, resize, short_within_size
+from .geometry import draw_expand, flip, random_crop_window, resize, short_within_size
 from .image import (INTERP_AUTO, INTERP_LINEAR, ColorParams, normalize_affine, apply_affine, check_image,
-                    color_distort, color_matrix, draw_color_params, normalize, to_chw)
+                    color_matrix, draw_color_params, to_chw)
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -178,23 +178,6 @@ class YOLO3TrainTransform:
             patch = cv2.flip(patch.reshape(out_h, out_w, 3), 1)
             label = flip_boxes(label, out_w)
         return to_chw(patch.reshape(out_h, out_w, 3)), clip_boxes(label, out_w, out_h)
-
-
-def yolo3_train_reference(img: np.ndarray, label: np.ndarray, params: YOLO3Params,
-                          shape: Tuple[int, int], mean: Sequence[float] = MEAN,
-                          std: Sequence[float] = STD) -> Tuple[np.ndarray, np.ndarray]:
-    """The straightforward (slow) order of :class:`YOLO3TrainTransform` for fixed parameters:
-    distort the whole image, build the full expanded canvas, crop, resize, flip, normalise.
-    ``label`` is the input label (image coordinates). Used to test the fast path."""
-    out_h, out_w = shape
-    label = check_label(label)
-    img = color_distort(img, params.color if params.color is not None else ColorParams())
-    if params.expand is not None:
-        img, label = expand(img, label, params.expand[0], params.expand[1], [m * 255 for m in mean])
-    img, label = crop(img, label, params.window)
-    img, label = resize(img, label, (out_w, out_h), params.interp)
-    img, label = flip(img, label, params.flip)
-    return normalize(img, mean, std), clip_boxes(label, out_w, out_h)
 
 
 class YOLO3ValTransform:

@@ -5,14 +5,9 @@ proposals), ``rpn_targets`` (numpy anchor sampling for the data workers), ``rcnn
 RoI sampling), ``faster_rcnn`` (the network), ``losses`` (GluonCV-normalised losses with label
 smoothing and per-box mixup weights), ``zoo`` (constructors). See docs/faster_rcnn.md.
 """
-from ..zoo import register_model
 from .faster_rcnn import FasterRCNN
 from .losses import faster_rcnn_losses, smooth_softmax_targets
 from .rpn_targets import RPNTargetGenerator, RPNTargetTransform, pad_rpn_targets
-from .zoo import MODELS
-
-for _name, _fn in MODELS.items():
-    register_model(_name, _fn)
 
 __all__ = ["FasterRCNN", "RPNTargetGenerator", "RPNTargetTransform", "pad_rpn_targets", "faster_rcnn_losses",
-           "smooth_softmax_targets", "MODELS"]
+           "smooth_softmax_targets"]

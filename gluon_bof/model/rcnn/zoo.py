@@ -8,13 +8,14 @@ BatchNorm: ``norm='frozen'`` (default, GluonCV's choice: ``use_global_stats`` an
 statistics updated and BN of the trained stages optimised) or ``'bn'`` (per-device BatchNorm, trained).
 Parameter names are identical in all three, so files load across them.
 """
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from mxnet.gluon import nn
 
 from ..backbones import resnetv1b
 from ..backbones.mobilenet import mobilenet_features
-from ..class_names import COCO_CLASSES, VOC_CLASSES
+from ...data.class_names import COCO_CLASSES, SHAPES_CLASSES, VOC_CLASSES
+from ..zoo import register_model
 from .faster_rcnn import FasterRCNN
 
 # GluonCV's: RPN, dense heads, and the convolutions of stages 2-4 (conv1, layer1 and BN frozen).
@@ -78,6 +79,7 @@ def _settings(dataset: dict, kwargs: dict, common: Optional[dict] = None) -> dic
     return merged
 
 
+@register_model("faster_rcnn_resnet50_v1b_voc")
 def faster_rcnn_resnet50_v1b_voc(pretrained_base: bool = False, norm: str = "frozen",
                                  num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """GluonCV's ``faster_rcnn_resnet50_v1b_voc`` (20 classes, short 600, max 1000)."""
@@ -85,6 +87,7 @@ def faster_rcnn_resnet50_v1b_voc(pretrained_base: bool = False, norm: str = "fro
                              num_devices, **_settings(_VOC, kwargs))
 
 
+@register_model("faster_rcnn_resnet50_v1b_coco")
 def faster_rcnn_resnet50_v1b_coco(pretrained_base: bool = False, norm: str = "frozen",
                                   num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """GluonCV's ``faster_rcnn_resnet50_v1b_coco`` (80 classes, short 800, max 1333, clip 4.14)."""
@@ -92,6 +95,7 @@ def faster_rcnn_resnet50_v1b_coco(pretrained_base: bool = False, norm: str = "fr
                              num_devices, **_settings(_COCO, kwargs))
 
 
+@register_model("faster_rcnn_resnet101_v1d_coco")
 def faster_rcnn_resnet101_v1d_coco(pretrained_base: bool = False, norm: str = "frozen",
                                    num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """GluonCV's ``faster_rcnn_resnet101_v1d_coco``."""
@@ -107,15 +111,7 @@ _SHAPES_SETTINGS = dict(nms_thresh=0.45, nms_topk=200, post_nms=100, clip=4.14, 
                         rpn_min_size=4, num_sample=64, pos_iou_thresh=0.5, pos_ratio=0.25, max_num_gt=32)
 
 
-def _shapes_classes() -> Sequence[str]:
-    try:
-        from ...data.shapes import ShapesDetection
-        return tuple(ShapesDetection.CLASSES)
-    except (ImportError, AttributeError) as err:
-        raise ValueError("faster_rcnn_resnet18_v1b_shapes: pass classes=... (could not read "
-                         "gluon_bof.data.shapes.ShapesDetection.CLASSES: %s)" % err) from err
-
-
+@register_model("faster_rcnn_resnet18_v1b_shapes")
 def faster_rcnn_resnet18_v1b_shapes(pretrained_base: bool = False, norm: str = "bn",
                                     num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """CPU-sized model for ShapesDetection: ResNet-18, short side 256, light RPN and sampling.
@@ -125,7 +121,7 @@ def faster_rcnn_resnet18_v1b_shapes(pretrained_base: bool = False, norm: str = "
     from scratch, so by default BN is trained (``norm='bn'``) and so is every layer, the stem and
     layer1 included (GluonCV's patterns would leave them at their random initialisation).
     """
-    classes = kwargs.pop("classes") if "classes" in kwargs else _shapes_classes()
+    classes = kwargs.pop("classes", SHAPES_CLASSES)
     settings = dict(_SHAPES_SETTINGS, short=256, max_size=384, rpn_channel=256, scales=(2, 4, 8),
                     rpn_test_pre_nms=500)
     settings = _settings(settings, kwargs, common={})
@@ -181,7 +177,7 @@ def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: bool = Fa
     300/100 test proposals, 64 sampled RoIs per image, BatchNorm trained and every layer trained.
     Any setting can be overridden by keyword, as for the GluonCV models.
     """
-    classes = kwargs.pop("classes") if "classes" in kwargs else _shapes_classes()
+    classes = kwargs.pop("classes", SHAPES_CLASSES)
     settings = dict(_SHAPES_SETTINGS, short=224, max_size=320, rpn_channel=128, scales=(1, 2, 4, 8),
                     rpn_test_pre_nms=300)
     settings = _settings(settings, kwargs, common={})
@@ -199,21 +195,14 @@ def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: bool = Fa
     return FasterRCNN(features, top_features, classes, **settings)
 
 
+@register_model("faster_rcnn_mobilenet0.25_shapes")
 def faster_rcnn_mobilenet0_25_shapes(**kwargs) -> FasterRCNN:
     """:func:`faster_rcnn_mobilenet_shapes` at width 0.25 (128-channel features, 256-channel head)."""
     return faster_rcnn_mobilenet_shapes(0.25, **kwargs)
 
 
+@register_model("faster_rcnn_mobilenet0.5_shapes")
 def faster_rcnn_mobilenet0_5_shapes(**kwargs) -> FasterRCNN:
     """:func:`faster_rcnn_mobilenet_shapes` at width 0.5 (256-channel features, 512-channel head)."""
     return faster_rcnn_mobilenet_shapes(0.5, **kwargs)
 
-
-MODELS: Dict[str, Callable[..., FasterRCNN]] = {
-    "faster_rcnn_resnet50_v1b_voc": faster_rcnn_resnet50_v1b_voc,
-    "faster_rcnn_resnet50_v1b_coco": faster_rcnn_resnet50_v1b_coco,
-    "faster_rcnn_resnet101_v1d_coco": faster_rcnn_resnet101_v1d_coco,
-    "faster_rcnn_resnet18_v1b_shapes": faster_rcnn_resnet18_v1b_shapes,
-    "faster_rcnn_mobilenet0.25_shapes": faster_rcnn_mobilenet0_25_shapes,
-    "faster_rcnn_mobilenet0.5_shapes": faster_rcnn_mobilenet0_5_shapes,
-}

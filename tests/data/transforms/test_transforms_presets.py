@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gluon_bof.data.transforms import (ColorParams, FasterRCNNTrainTransform, FasterRCNNValTransform,
-                                       YOLO3TrainTransform, YOLO3ValTransform, yolo3_train_reference)
+                                       YOLO3TrainTransform, YOLO3ValTransform)
 from transforms_testkit import (assert_extra_columns_carried, assert_valid_boxes, gluoncv_script, make_sample,
-                                push_color)
+                                push_color, yolo3_train_reference)
 
 seeds = st.integers(0, 2 ** 32 - 1)
 SWITCHES = ("color_jitter", "expand", "crop", "flip", "random_interp")
@@ -215,7 +215,7 @@ def test_bad_preset_input_gets_a_clear_error(call, message):
 
 @pytest.mark.oracle
 def test_bench_presets_measures_both_implementations():
-    from gluon_bof.data.transforms.bench_presets import measure, synthetic_samples
+    from bench_transforms import measure, synthetic_samples
     samples = synthetic_samples(4)
     assert [s[0].shape for s in samples] == [(375, 500, 3), (333, 500, 3), (500, 375, 3), (281, 500, 3)]
     rates = measure(reps=1, rounds=1)

@@ -7,9 +7,15 @@ that pop pre-recorded values (in GluonCV's draw order) and delegate everything e
 import collections
 import contextlib
 import types
+from typing import Sequence, Tuple
 
 import numpy as np
 import pytest
+
+from gluon_bof.data.transforms.bbox import check_label, clip_boxes
+from gluon_bof.data.transforms.geometry import crop, expand, flip, resize
+from gluon_bof.data.transforms.image import ColorParams, color_distort, normalize
+from gluon_bof.data.transforms.presets import MEAN, STD, YOLO3Params
 
 
 class Script:
@@ -115,3 +121,20 @@ def assert_extra_columns_carried(out, original):
     ids = out[:, 4].astype(int)
     np.testing.assert_array_equal(out[:, 4:], original[ids, 4:])
     assert len(np.unique(ids)) == len(ids)
+
+
+def yolo3_train_reference(img: np.ndarray, label: np.ndarray, params: YOLO3Params,
+                          shape: Tuple[int, int], mean: Sequence[float] = MEAN,
+                          std: Sequence[float] = STD) -> Tuple[np.ndarray, np.ndarray]:
+    """The straightforward (slow) order of :class:`YOLO3TrainTransform` for fixed parameters:
+    distort the whole image, build the full expanded canvas, crop, resize, flip, normalise.
+    ``label`` is the input label (image coordinates). Used to test the fast path."""
+    out_h, out_w = shape
+    label = check_label(label)
+    img = color_distort(img, params.color if params.color is not None else ColorParams())
+    if params.expand is not None:
+        img, label = expand(img, label, params.expand[0], params.expand[1], [m * 255 for m in mean])
+    img, label = crop(img, label, params.window)
+    img, label = resize(img, label, (out_w, out_h), params.interp)
+    img, label = flip(img, label, params.flip)
+    return normalize(img, mean, std), clip_boxes(label, out_w, out_h)

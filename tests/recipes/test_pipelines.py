@@ -1,8 +1,9 @@
-"""Tests of gluon_bof.data.pipelines: YOLOv3 / Faster R-CNN loaders wired end to end."""
+"""The recipes' data paths: YOLOv3 / Faster R-CNN loaders wired end to end."""
 import numpy as np
 
-from gluon_bof.data.pipelines import (RANDOM_SHAPES, build_faster_rcnn_train_loader, build_faster_rcnn_val_loader,
-                                      build_yolo3_train_loader, build_yolo3_val_loader)
+from gluon_bof.recipes.faster_rcnn.data import build_faster_rcnn_train_loader, build_faster_rcnn_val_loader
+from gluon_bof.recipes.yolo3.data import PAPER_RANDOM_SHAPES as RANDOM_SHAPES
+from gluon_bof.recipes.yolo3.data import build_yolo3_train_loader, build_yolo3_val_loader
 from gluon_bof.data.transforms.presets import YOLO3TrainTransform
 
 ANCHORS = [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]]

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from gluon_bof.data.pipelines import FixedRatioMixup, build_faster_rcnn_train_loader
+from gluon_bof.data.pipelines import FixedRatioMixup
+from gluon_bof.recipes.faster_rcnn.data import build_faster_rcnn_train_loader
 from gluon_bof.data.shapes import ShapesDetection
 from gluon_bof.model import get_model
 from gluon_bof.model.rcnn import RPNTargetTransform

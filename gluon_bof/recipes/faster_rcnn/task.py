@@ -12,7 +12,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from ...engine.context import split_batch
-from .losses import MIXUP_MODES, faster_rcnn_losses
+from ...model.rcnn.losses import MIXUP_MODES, faster_rcnn_losses
 
 LOSS_NAMES = ("rpn_cls", "rpn_box", "rcnn_cls", "rcnn_box")
 

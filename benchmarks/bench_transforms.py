@@ -1,6 +1,6 @@
 """Throughput of the training presets against GluonCV's, measured in one process.
 
-Run ``OMP_NUM_THREADS=1 python -m gluon_bof.data.transforms.bench_presets [--reps N]``. It builds 16
+Run ``OMP_NUM_THREADS=1 python benchmarks/bench_transforms.py [--reps N]``. It builds 16
 synthetic VOC-sized images (500x375 and similar, 1-3 boxes), then alternates rounds of our presets
 and GluonCV's (``YOLO3DefaultTrainTransform(416, 416)`` without net, ``FasterRCNNDefaultTrainTransform
 (600, 1000)`` without net) on the same images and prints the median img/s and the ratios. Image
@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
-from .presets import FasterRCNNTrainTransform, YOLO3TrainTransform
+from gluon_bof.data.transforms.presets import FasterRCNNTrainTransform, YOLO3TrainTransform
 
 Sample = Tuple[np.ndarray, np.ndarray]
 

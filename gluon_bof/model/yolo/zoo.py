@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from ..backbones.darknet import darknet53_stages
 from ..backbones.mobilenet import mobilenet_stages
 from ..backbones.norm import resolve_norm
-from ..class_names import COCO_CLASSES, VOC_CLASSES
+from ...data.class_names import COCO_CLASSES, SHAPES_CLASSES, VOC_CLASSES
 from ..zoo import register_model
 from .anchors import DEFAULT_ANCHORS, DEFAULT_STRIDES
 from .yolo3 import YOLOV3
@@ -86,11 +86,10 @@ def yolo3_tiny_shapes(classes: Optional[Sequence[str]] = None, width: float = 0.
     widths are ``head_width * (512, 256, 128)`` rounded to even numbers (default 64, 32, 16), the
     backbone is ``mobilenet{width}``. Meant for small synthetic datasets at 160-320 pixels (the README
     demo trains at 160-224 and validates at 256).
-    ``classes`` defaults to ``gluon_bof.data.shapes.ShapesDetection.CLASSES``.
+    ``classes`` defaults to the six Shapes classes.
     """
     if classes is None:
-        from ...data.shapes import ShapesDetection
-        classes = ShapesDetection.CLASSES
+        classes = SHAPES_CLASSES
     heads = [max(2, 2 * int(round(c * head_width / 2))) for c in (512, 256, 128)]
     return build_yolo3(lambda n, k: mobilenet_stages(width, n, k), heads, classes, "yolo3_tiny_shapes",
                        pretrained_base, pretrained, norm_layer, norm_kwargs, **kwargs)

@@ -1,6 +1,6 @@
 """Speed of our Faster R-CNN pieces against GluonCV's, measured in the same process.
 
-Run: ``OMP_NUM_THREADS=1 python -m gluon_bof.model.rcnn.bench [--size 320x480] [--repeat 5]``.
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_rcnn_parts.py [--size 320x480] [--repeat 5]``.
 Prints medians and the GluonCV / ours ratio (> 1 means we are faster). Runs alternate between the
 two implementations so that machine load affects both alike.
 """
@@ -32,8 +32,8 @@ def bench_rpn_targets(repeat: int) -> None:
     import mxnet as mx
     from gluoncv.model_zoo.rcnn.rpn.rpn_target import RPNTargetGenerator as GluonCVGen
 
-    from .anchors import generate_anchors
-    from .rpn_targets import RPNTargetGenerator
+    from gluon_bof.model.rcnn.anchors import generate_anchors
+    from gluon_bof.model.rcnn.rpn_targets import RPNTargetGenerator
     height, width = 600, 800
     anchors = generate_anchors(16, 16, (0.5, 1, 2), (2, 4, 8, 16, 32), (38, 50)).reshape(-1, 4)
     gt = np.array([[50, 60, 300, 400], [320, 100, 700, 560], [100, 380, 260, 590]], np.float32)
@@ -50,7 +50,7 @@ def bench_network(size, repeat: int) -> None:
     from mxnet import autograd
     import gluoncv
 
-    from .. import get_model
+    from gluon_bof.model import get_model
     x = mx.nd.random.uniform(shape=(1, 3) + tuple(size))
     gt = mx.nd.array([[[10, 20, 120, 150], [100, 60, 300, 250]]])
     label = mx.nd.array([[[3], [7]]])

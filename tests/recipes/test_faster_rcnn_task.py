@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gluon_bof.model.rcnn import faster_rcnn_losses
-from gluon_bof.model.rcnn.task import FasterRCNNTrainTask
+from gluon_bof.recipes.faster_rcnn.task import FasterRCNNTrainTask
 
 B, M, S, P, C, N = 1, 2, 4, 2, 3, 6
 

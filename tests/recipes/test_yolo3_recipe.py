@@ -1,11 +1,13 @@
-"""The YOLOv3 recipe helpers of gluon_bof.engine.yolo3 (what train_yolo3.py / eval_yolo3.py build)."""
+"""The YOLOv3 recipe helpers (what train_yolo3.py / eval_yolo3.py build) and the one SyncBN rule."""
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
 from gluon_bof.engine.evaluate import copy_weights
-from gluon_bof.engine.yolo3 import model_name, norm_for, parse_random_shapes
+from gluon_bof.engine.context import norm_layer_for
+from gluon_bof.recipes.yolo3 import model_name
+from gluon_bof.recipes.yolo3.data import parse_random_shapes
 
 
 def _norm_net(norm_layer, norm_kwargs):
@@ -17,10 +19,10 @@ def _norm_net(norm_layer, norm_kwargs):
 
 
 def test_single_device_syncbn_equals_batchnorm_so_the_fast_kernel_is_used():
-    layer, kwargs = norm_for(True, 1)
+    layer, kwargs = norm_layer_for(1, syncbn=True)
     assert layer is gluon.nn.BatchNorm and kwargs == {}
-    assert norm_for(True, 2) == (gluon.contrib.nn.SyncBatchNorm, {"num_devices": 2})
-    assert norm_for(False, 4) == (gluon.nn.BatchNorm, {})
+    assert norm_layer_for(2, syncbn=True) == (gluon.contrib.nn.SyncBatchNorm, {"num_devices": 2})
+    assert norm_layer_for(4, syncbn=False) == (gluon.nn.BatchNorm, {})
     # the claim behind the substitution: SyncBatchNorm over one device computes what BatchNorm does
     x = mx.nd.array(np.random.default_rng(0).normal(size=(4, 3, 8, 8)))
     outputs, grads, stats = [], [], []
@@ -51,6 +53,8 @@ def test_random_shapes_parse_and_reject_non_multiples_of_32():
     assert parse_random_shapes("224,256") == (224, 256)
     with pytest.raises(ValueError, match="multiples of 32"):
         parse_random_shapes("300:400")
+    with pytest.raises(ValueError, match="MIN 320 is larger than MAX 224"):
+        parse_random_shapes("320:224")
 
 
 def test_copy_weights_moves_every_parameter_and_statistic():
