@@ -12,7 +12,7 @@ for:
 
 each with 0 and 2 workers. Runs alternate between the two implementations and the median of
 ``--repeats`` runs is reported, with the range of the per-run ratios (each gluon_bof run against
-the GluonCV run next to it) and the load average around each cell (spec quirk 9: timings swing,
+the GluonCV run next to it) and the load average around each cell (timings swing,
 so compare in one run). Each run times one whole epoch; worker start-up is excluded by a warm-up
 batch. Run with ``OMP_NUM_THREADS=1`` (set below if unset)::
 

@@ -1,12 +1,13 @@
 """Numpy batchify functions: turn a list of per-sample tuples into a tuple of batch arrays.
 
 Numpy counterparts of GluonCV's ``Tuple(Stack(), Pad(pad_val=-1))``; they return plain numpy arrays
-(no shared-memory NDArrays, see spec quirk 2), which the training loop moves to its devices.
+(GluonCV's shared-memory NDArrays make a hybridized net fail with "CachedOp requires all inputs to
+live on the same context"), which the training loop moves to its devices.
 
 Every function takes an optional ``alloc(shape, dtype) -> ndarray`` that supplies the output array.
 The loader passes one that carves arrays out of a reusable shared-memory buffer, so a batch is
 written once, straight where the main process reads it (fresh memory costs a page fault per 4 KiB,
-which on this machine is slower than the copy itself). Without ``alloc`` a new array is made.
+which can cost more than the copy itself). Without ``alloc`` a new array is made.
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 

@@ -23,9 +23,9 @@ them are in flight, so the next batches are prepared while the network computes.
 Transport: the batch is written straight into a slot of a ring of reusable buffers in anonymous
 shared memory (mapped before the fork, so no file exists) and the caller gets arrays that are views
 of that slot; the slot returns to the ring when the last of those arrays is freed. Reusing the
-memory matters more than avoiding copies here: a page fault on fresh memory costs about 6 us per
-4 KiB page on this machine, ~15 ms for an 11 MB batch (and workers keep freed memory in glibc for
-the same reason, see ``_keep_freed_memory``). When every slot is still held by the caller
+memory matters more than avoiding copies here: every 4 KiB page of fresh memory costs a page fault,
+thousands of them for one batch (and workers keep freed memory in glibc for the same reason, see
+``_keep_freed_memory``). When every slot is still held by the caller
 (e.g. ``list(loader.iter_epoch(0))``) or a batch is larger than a slot, the batch goes through a
 file in ``/dev/shm`` that the main process maps and unlinks at once (or a pickle if ``/dev/shm`` is
 missing); files still unread are removed on ``close``, garbage collection, interpreter exit, and by

@@ -28,6 +28,7 @@ NOTE, FIX, DROP, ERROR = "note", "fix", "drop", "error"
 RULES: Dict[str, Tuple[str, str]] = {
     # split lists and annotation files
     "split_missing": (ERROR, "the split's image list file does not exist"),
+    "split_empty": (ERROR, "the split's image list file lists no image"),
     "annotation_missing": (ERROR, "the annotation file does not exist"),
     "annotation_malformed": (ERROR, "the annotation cannot be parsed (bad XML/JSON, missing name or "
                                     "bndbox, non-numeric coordinate)"),

@@ -141,7 +141,11 @@ class VOCDetection(DetectionDataset):
                 raise file_error("split_missing", list_file, "split %s_%s has no image list file (expected the "
                                  "VOC layout root/VOC<year>/ImageSets/Main/<split>.txt)" % (folder, name))
             with open(list_file, "r", encoding="utf-8") as f:
-                items += [(voc_dir, line.strip()) for line in f if line.strip()]
+                ids = [line.strip() for line in f if line.strip()]
+            if not ids:
+                raise file_error("split_empty", list_file, "split %s_%s lists no image id (one id per line, the "
+                                 "file names in JPEGImages/ without extension)" % (folder, name))
+            items += [(voc_dir, i) for i in ids]
         return items
 
     def _load_label(self, idx: int) -> np.ndarray:

@@ -14,9 +14,10 @@ annotated size. Exit code 0: usable (at most notes, clips and drops); 1: errors;
 """
 import argparse
 import collections
+import difflib
 import sys
 import warnings
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -73,16 +74,32 @@ def check_generated_labels(dataset, log: ProblemLog) -> None:
             log.add("empty_image", dataset.image_path(idx))
 
 
-def class_counts(dataset) -> str:
-    """``"name: objects (difficult)"`` per class over all labels."""
-    total = collections.Counter()
-    hard = collections.Counter()
+def class_counts(dataset) -> Tuple[str, List[int]]:
+    """``("name: objects (difficult), ...", objects per class)`` over all labels."""
+    total: collections.Counter = collections.Counter()
+    hard: collections.Counter = collections.Counter()
     for idx in range(len(dataset)):
         label = dataset.label(idx)
         for cls, difficult in label[:, 4:6].astype(np.int64).tolist():
             total[cls] += 1
             hard[cls] += difficult != 0
-    return ", ".join("%s: %d (%d difficult)" % (name, total[k], hard[k]) for k, name in enumerate(dataset.classes))
+    text = ", ".join("%s: %d (%d difficult)" % (name, total[k], hard[k]) for k, name in enumerate(dataset.classes))
+    return text, [total[k] for k in range(len(dataset.classes))]
+
+
+def missing_class_errors(classes: Sequence[str], counts: Sequence[int], unknown: Sequence[str]) -> List[str]:
+    """One message per class of ``--classes`` without any object (typically a typo), with the closest
+    name found in the annotations when there is one."""
+    messages = []
+    for name, count in zip(classes, counts):
+        if count:
+            continue
+        close = difflib.get_close_matches(name.lower(), [u.lower() for u in unknown], n=1, cutoff=0.6)
+        hint = ""
+        if close:
+            hint = " (did you mean %r? it is in the annotations)" % next(u for u in unknown if u.lower() == close[0])
+        messages.append("class %r of --classes has no object in the annotations%s" % (name, hint))
+    return messages
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -115,12 +132,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.no_images:
         check_images(dataset, log, progress=True)
     print("%s: %d items, %d classes" % (dataset, len(dataset), len(dataset.classes)))
-    print("objects per class: " + class_counts(dataset))
+    counts_text, counts = class_counts(dataset)
+    print("objects per class: " + counts_text)
     unknown = collections.Counter(p.detail.rpartition(" ")[2] for p in log.problems if p.rule == "unknown_class")
     if unknown:
         print("class names not in `classes`: " + ", ".join("%s (%d)" % kv for kv in unknown.most_common()))
     print(log.summary(args.max_examples))
-    errors = len(log.errors())
+    missing = (missing_class_errors(dataset.classes, counts, [u.strip("'\"") for u in unknown])
+               if args.classes else [])
+    for message in missing:
+        print("ERROR: " + message)
+    errors = len(log.errors()) + len(missing)
     num_objects = sum(len(dataset.label(i)) for i in range(len(dataset)))
     if errors or not num_objects:
         reason = "%d error(s)" % errors if errors else "no objects of the given classes"

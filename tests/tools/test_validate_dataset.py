@@ -54,14 +54,18 @@ def test_broken_voc_reports_every_problem_with_counts(capsys, tmp_path):
     assert " 1 in     1 file(s)" in row["unknown_class"]
     assert " 1 in     1 file(s)" in row["size_mismatch"]
     assert "class names not in `classes`: 'blob' (1)" in out
-    assert "NOT USABLE: 4 error(s)" in out
+    # the 4 images hold no triangle: a class of --classes without objects is one more error
+    assert "class 'triangle' of --classes has no object in the annotations" in out
+    assert "NOT USABLE: 5 error(s)" in out
 
 
 def test_no_images_skips_decoding(capsys, tmp_path):
-    ShapesDetection(2, seed=3, min_size=96, max_size=128).write_voc(str(tmp_path), 2007, "trainval")
+    shapes = ShapesDetection(2, seed=3, min_size=96, max_size=128)
+    shapes.write_voc(str(tmp_path), 2007, "trainval")
+    present = sorted({shapes.classes[int(c)] for i in range(len(shapes)) for c in shapes.label(i)[:, 4]})
     path = os.path.join(str(tmp_path), "VOC2007", "JPEGImages", "train000001.jpg")
     open(path, "wb").write(b"garbage")
-    argv = ["--dataset", "voc", "--root", str(tmp_path), "--splits", "2007_trainval", "--classes", SHAPES]
+    argv = ["--dataset", "voc", "--root", str(tmp_path), "--splits", "2007_trainval", "--classes", ",".join(present)]
     assert run(capsys, *argv)[0] == 1
     code, out = run(capsys, *(argv + ["--no-images"]))
     assert code == 0 and "image_unreadable" not in out
@@ -108,3 +112,20 @@ def test_module_entry_point(shapes_voc):
                           capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "USABLE" in proc.stdout and "5 items" in proc.stdout
+
+
+def test_a_class_without_objects_is_an_error_with_the_closest_name(capsys, shapes_voc):
+    code, out = run(capsys, "--dataset", "voc", "--root", shapes_voc, "--splits", "2007_trainval", "--classes",
+                    SHAPES.replace("triangle", "triangel"))
+    assert code == 1
+    assert "class 'triangel' of --classes has no object in the annotations (did you mean 'triangle'?" in out
+    assert "NOT USABLE" in out
+
+
+def test_an_empty_split_names_its_list_file(capsys, tmp_path):
+    ShapesDetection(2, seed=3, min_size=96, max_size=128).write_voc(str(tmp_path), 2007, "trainval")
+    empty = os.path.join(str(tmp_path), "VOC2007", "ImageSets", "Main", "test.txt")
+    open(empty, "w").write("\n")
+    code, out = run(capsys, "--dataset", "voc", "--root", str(tmp_path), "--splits", "2007_test", "--classes", SHAPES)
+    assert code == 1
+    assert empty in out and "[split_empty]" in out and "lists no image id" in out

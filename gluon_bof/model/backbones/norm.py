@@ -1,8 +1,9 @@
 """Choice of the normalization layer shared by all backbones and heads.
 
 GluonCV passes ``norm_layer`` (a class) and ``norm_kwargs`` (a dict) down to every conv cell; we do
-the same, and also accept the strings ``'bn'`` and ``'syncbn'``. Unlike GluonCV's training script,
-``SyncBatchNorm`` is kept even with one device (``num_devices=1``): no silent fallback.
+the same, and also accept the strings ``'bn'`` and ``'syncbn'``. The constructors build exactly the
+layer they are given (``SyncBatchNorm`` with ``num_devices=1`` included); which layer a training run
+uses is the one rule of ``gluon_bof.engine.context.norm_layer_for``.
 """
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 

@@ -1,6 +1,6 @@
 """YOLOv3 losses: merge of the prefetched targets with the ignore mask, and the four loss sums.
 
-Same numbers as GluonCV's ``YOLOV3TargetMerger`` + ``YOLOV3Loss`` (spec 3.9 C, 3.11) except that
+Same numbers as GluonCV's ``YOLOV3TargetMerger`` + ``YOLOV3Loss`` except that
 label smoothing is already in the numpy targets (:mod:`gluon_bof.model.yolo.targets`), so it is not
 applied here. All functions take ``F`` (``mx.nd`` or ``mx.sym``) so they run hybridized.
 """

@@ -1,9 +1,9 @@
 """Numpy YOLOv3 training targets for one image, made in the data workers.
 
-Same targets as GluonCV's ``YOLOV3PrefetchTargetGenerator`` (spec 3.9), plus two things GluonCV does
-later inside the network: label smoothing of the positives' class vectors (spec 3.10, post-#745
-formula) and nothing else. The mixup weight of each box is its positive's objectness target, which
-the loss uses as the weight of every loss term of that anchor (spec 3.11).
+Same targets as GluonCV's ``YOLOV3PrefetchTargetGenerator``, plus what GluonCV does later inside
+the network: label smoothing of the positives' class vectors (GluonCV's current formula, with
+``eps = min(1/K, 1/40)``). The mixup weight of each box is its positive's objectness target, which
+the loss uses as the weight of every loss term of that anchor.
 
 Rows of the output, ``A`` of them, follow the net's heads, deepest first: for each head all cells
 row-major (``y * fw + x``), and for each cell the head's 3 anchors.

@@ -5,7 +5,7 @@ Block tree (and so ``save_parameters`` keys) equals GluonCV 0.10's ``YOLOV3``: `
 ``yolo_outputs.i.{prediction.weight, prediction.bias, anchors, offsets}``, head ``i = 0`` being the
 deepest. ``.params`` files therefore load strictly in both directions.
 
-Calls (spec 1.3, architecture.md):
+Calls (see docs/architecture.md):
 
 * inference, ``net(x)`` -> ``(ids (B, P, 1), scores (B, P, 1), bboxes (B, P, 4))`` after per-class
   NMS, padded with -1, ``P = post_nms``;

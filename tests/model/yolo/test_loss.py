@@ -1,4 +1,4 @@
-"""YOLOv3 loss: against a plain numpy re-derivation, and the mixup-weight rule (spec 3.11)."""
+"""YOLOv3 loss: against a plain numpy re-derivation, and the mixup-weight rule (per-box weight on every positive term)."""
 import copy
 
 import mxnet as mx
