@@ -51,6 +51,10 @@ setup(
             "tensorboardX>=2.1",  # the engine test checks the event files
         ],
         "tensorboard": ["tensorboardX>=2.1"],
+        # python -m gluon_bof.tools.export --format onnx. Its check also needs onnxruntime, which cannot be
+        # listed: every onnxruntime wheel for Python 3.11 declares numpy>=1.24.2, against mxnet's numpy<1.24.
+        # `pip install --no-deps onnxruntime==1.15.1` runs with numpy 1.23 (docs/deployment.md).
+        "export": ["onnx==1.14.1"],
     },
     classifiers=[
         "Programming Language :: Python :: 3 :: Only",
