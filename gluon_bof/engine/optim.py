@@ -10,10 +10,13 @@
 * ``--no-wd``: ``wd_mult = 0`` on every parameter whose name matches ``.*beta|.*gamma|.*bias``.
 """
 import re
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import mxnet as mx
 from mxnet import gluon
+
+from .distributed import RANK_ANNOUNCEMENT
 
 __all__ = ["NO_WD_PATTERN", "apply_no_wd", "build_trainer", "param_multipliers", "set_param_multipliers",
            "update_count", "set_update_count"]
@@ -104,20 +107,37 @@ def structural_order(net: gluon.Block, params: Optional[gluon.ParameterDict] = N
 def _start_dist(trainer: gluon.Trainer) -> None:
     """Create the kvstore and broadcast rank 0's weights now, then wait for every worker.
 
-    Left to the first ``trainer.step``, MXNet 1.9.1 broadcasts the initial weights while that step's
-    update is in flight; when one worker reaches its first step noticeably later than the others
-    (rank 0 opens log files...), the replicas silently diverge from the single-process run from the
-    second update on (measured: 3 of 6 two-worker runs). Parameters must be initialized with known
-    shapes (no deferred initialization) before a dist trainer is built.
+    Every parameter (including ``grad_req='null'`` ones such as BN running statistics) is
+    initialized on the kvstore from a plain-layout *copy* of rank 0's array, and every worker then
+    pulls that value into all of its device arrays. A copy is needed because a forward pass in
+    inference mode (the one the scripts run to resolve shapes) lets MKL-DNN reorder convolution
+    weights in place into a blocked layout; MXNet's dist kvstore cannot read such an array: the
+    push of that key fails inside the engine without an error, rank 0 enters the init barrier
+    anyway, and the server aborts on the other worker's pull (``init 0 first``).
+
+    Broadcasting here rather than in the first ``trainer.step`` also keeps the replicas equal from
+    the first update on (the step-time broadcast runs after the first forward/backward). Parameters
+    must have known shapes (no deferred initialization) before a dist trainer is built. The worker's
+    kvstore rank goes to stderr (``RANK_ANNOUNCEMENT``) so that the launcher can name it.
     """
     deferred = [p.name for p in trainer._params if p._deferred_init]
     if deferred:
         raise ValueError(f"build_trainer: with a dist kvstore all parameters need known shapes before the "
                          f"trainer is built; run one forward pass first (deferred: {deferred[:5]})")
     trainer._init_kvstore()
-    trainer._init_params()
+    kv = trainer._kvstore
+    sys.stderr.write(RANK_ANNOUNCEMENT.format(rank=kv.rank, num_workers=kv.num_workers) + "\n")
+    sys.stderr.flush()
+    mx.nd.waitall()  # pending in-place layout changes land before the copies are taken
+    for idx, param in enumerate(trainer._params):
+        arrays = param.list_data()
+        pulled = [mx.nd.empty(a.shape, ctx=a.context, dtype=a.dtype) for a in arrays]
+        kv.broadcast(idx, arrays[0].copy(), pulled)
+        for dst, src in zip(arrays, pulled):
+            src.copyto(dst)
     mx.nd.waitall()
-    trainer._kvstore._barrier()
+    trainer._params_to_init = []  # done: the first step must not initialize the keys again
+    kv._barrier()
 
 
 def update_count(trainer: gluon.Trainer) -> int:
