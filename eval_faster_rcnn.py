@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from gluon_bof.recipes.cli import run_script
 from gluon_bof.recipes.evaluate import eval_main, parse_eval_args
 from gluon_bof.recipes.faster_rcnn import FasterRCNNRecipe
 
@@ -28,5 +29,4 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(run_script(main, "eval_faster_rcnn.py"))

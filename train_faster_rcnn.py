@@ -27,6 +27,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from gluon_bof.recipes.cli import run_script
 from gluon_bof.recipes.faster_rcnn import FasterRCNNRecipe
 from gluon_bof.recipes.train import parse_train_args, train
 
@@ -44,5 +45,4 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(run_script(main, "train_faster_rcnn.py"))

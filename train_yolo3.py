@@ -15,6 +15,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
+from gluon_bof.recipes.cli import run_script
 from gluon_bof.recipes.train import parse_train_args, train
 from gluon_bof.recipes.yolo3 import YOLO3Recipe
 
@@ -32,5 +33,4 @@ def main(argv: Optional[Sequence[str]] = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    sys.exit(run_script(main, "train_yolo3.py"))

@@ -206,7 +206,15 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     manifest_path = resolve_resume(resume, save_dir)
     start_epoch, start_batch, best_map = 0, 0, -math.inf
     if manifest_path is not None:
-        meta = load_checkpoint(manifest_path, net, trainer, ctxs)
+        try:
+            meta = load_checkpoint(manifest_path, net, trainer, ctxs)
+        except CheckpointError as err:
+            saved_args = (read_manifest(manifest_path).get("meta") or {}).get("args") or {}
+            changed = _changed_args(saved_args, args)
+            if changed:
+                raise CheckpointError(f"{err}\n  the run's arguments differ from the checkpoint's: {changed}; resume "
+                                      f"with the checkpoint's arguments or start a new --save-dir") from None
+            raise
         start_epoch, start_batch = int(meta["epoch"]), int(meta.get("batch", 0))
         best_map = -math.inf if meta.get("best_map") is None else float(meta["best_map"])
     log = RunLogger(save_dir, start_epoch=start_epoch, tensorboard=tensorboard, progress=progress,
@@ -214,13 +222,10 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     if manifest_path is not None:
         log.info("resumed from %s: epoch %d, batch %d, update %d, best mAP %s", manifest_path, start_epoch,
                  start_batch, update_count(trainer), best_map)
-        saved_args = meta.get("args") or {}
-        changed = sorted(k for k in set(saved_args) & set(args or {})
-                         if k != "resume" and saved_args[k] != (args or {})[k])
+        changed = _changed_args(meta.get("args") or {}, args)
         if changed:
             log.warning("resuming with arguments that differ from the checkpoint's (%s); the LR schedule, "
-                        "momentum and lr/wd multipliers are the checkpoint's", ", ".join(
-                            f"{k}: {saved_args[k]!r} -> {args[k]!r}" for k in changed))
+                        "momentum and lr/wd multipliers are the checkpoint's", changed)
     if num_workers > 1:
         log.info("distributed: rank %d of %d workers", rank, num_workers)
 
@@ -303,6 +308,13 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         log.close()
     return FitResult(next_epoch=last_epoch + 1, global_step=update_count(trainer),
                      best_map=best_map, rows=list(log.rows))
+
+
+def _changed_args(saved: Mapping[str, Any], current: Optional[Mapping[str, Any]]) -> str:
+    """``"name: saved -> current, ..."`` for the arguments (other than ``resume``) that differ."""
+    current = current or {}
+    keys = sorted(k for k in set(saved) & set(current) if k != "resume" and saved[k] != current[k])
+    return ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in keys)
 
 
 def _has_syncbn(net: gluon.Block) -> bool:

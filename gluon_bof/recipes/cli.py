@@ -7,7 +7,8 @@ value into an argparse usage error (exit code 2, one line naming the flag) befor
 import argparse
 import logging
 import os
-from typing import List, Tuple
+import sys
+from typing import Any, Callable, List, Tuple
 
 import mxnet as mx
 
@@ -193,3 +194,20 @@ def parse_decay_epochs(text: str, epochs: int, flag: str = "--lr-decay-epoch") -
 def default_save_dir(args: argparse.Namespace, model_name: str) -> str:
     """``--save-dir``, or ``runs/<save-prefix><model name>``."""
     return args.save_dir or os.path.join("runs", getattr(args, "save_prefix", "") + model_name)
+
+
+def run_script(main: Callable[[], Any], prog: str) -> int:
+    """Run a script's ``main`` and turn the errors a user can cause and fix into one clear line.
+
+    A broken or mismatched checkpoint, a bad dataset file, a non-finite loss or blocked devices end
+    the script with ``<prog>: error: <message>`` on stderr and exit code 1, not a traceback; any
+    other exception is a bug and keeps its traceback.
+    """
+    from ..data.validation import DatasetError
+    from ..engine import CheckpointError, DevicesBlockedError, NonFiniteLossError
+    try:
+        main()
+    except (CheckpointError, DatasetError, NonFiniteLossError, DevicesBlockedError) as err:
+        print("%s: error: %s" % (prog, err), file=sys.stderr)
+        return 1
+    return 0
