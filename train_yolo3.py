@@ -29,7 +29,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> float:
     """Train; returns the final mAP."""
-    return train(RECIPE, parse_args(argv))
+    return train(RECIPE, parse_args(argv), argv)
 
 
 if __name__ == "__main__":

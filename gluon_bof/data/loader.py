@@ -37,6 +37,7 @@ import mmap
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import traceback
 import uuid
@@ -310,13 +311,17 @@ def _keep_freed_memory() -> None:
 
 def _worker_loop(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, seed: int,
                  tasks: "mp.Queue", results: "mp.Queue", active: Any, shm_prefix: Optional[str],
-                 ring: Optional[_SlotRing], group: int, parent: int) -> None:
+                 ring: Optional[_SlotRing], group: int, parent: int, busy: Any) -> None:
     """Body of worker ``group``: run tasks until the ``None`` sentinel arrives or the parent dies.
 
     Tasks of an iteration that is no longer ``active`` (abandoned midway) are skipped. Results are
     ``(key, "slot", (slot, metas))``, ``(key, "shm", (path, metas))``, ``(key, "pickle", batch)`` or
-    ``(key, "error", message)``.
+    ``(key, "error", message)``. ``busy[group]`` holds the batch being prepared (-1: none), so the main
+    process can name it if this worker dies. SIGINT and SIGTERM are ignored: the main process owns
+    the shutdown (Ctrl-C reaches the whole process group), and a worker whose parent is gone exits.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _keep_freed_memory()
     while True:
         try:
@@ -332,12 +337,15 @@ def _worker_loop(dataset: Any, sample_fn: SampleFn, batchify_fn: BatchifyFn, see
         key, task = msg
         if key[0] != active.value:
             continue
+        busy[group] = key[1]
         try:
             kind, payload = _produce(dataset, sample_fn, batchify_fn, seed, task, ring, group)
         except Exception as exc:  # sent back and re-raised in the main process
             text = f"{exc}\n--- worker traceback (pid {os.getpid()}) ---\n{traceback.format_exc()}"
             results.put((key, "error", text))
             continue
+        finally:
+            busy[group] = -1
         if kind == "slot":
             results.put((key, kind, payload))
             continue
@@ -448,6 +456,8 @@ class DetectionLoader:
         self._results: Optional["mp.Queue"] = None
         self._generation = 0
         self._active: Any = None  # shared int: generation of the running iteration, 0 if none
+        self._busy: Any = None  # shared ints: batch each worker is preparing, -1 if none
+        self._epoch = 0  # epoch of the running worker iteration (to name a dead worker's items)
 
     # ----------------------------------------------------------------------------- deterministic plan
     def _perm(self, epoch: int) -> np.ndarray:
@@ -585,6 +595,7 @@ class DetectionLoader:
 
     def _iter_workers(self, epoch: int, start: int, total: int, options: Dict[str, Any]) -> Iterator[tuple]:
         self._ensure_workers()
+        self._epoch = epoch
         self._generation += 1
         gen = self._generation
         self._active.value = gen
@@ -639,14 +650,33 @@ class DetectionLoader:
                     self.close()
                     raise WorkerError(f"DetectionLoader: no batch from the workers for {self.timeout:.0f} s; "
                                       f"they are stuck (workers restart on the next iteration)")
-                dead = [p for p in self._workers if not p.is_alive()]
+                dead = [(w, p) for w, p in enumerate(self._workers) if not p.is_alive()]
                 if dead:
-                    codes = [p.exitcode for p in dead]
+                    message = "; ".join(self._describe_death(w, p) for w, p in dead)
                     self.close()
-                    raise WorkerError(f"DetectionLoader: {len(dead)} worker process(es) died unexpectedly "
-                                      f"(exit codes {codes}), e.g. killed or out of memory")
+                    raise WorkerError(f"DetectionLoader: {message}; training stops (resume from the last "
+                                      f"checkpoint once the cause is fixed)")
                 continue
             return key, kind, payload
+
+    def _describe_death(self, worker: int, process: mp.Process) -> str:
+        """``data worker 1 (pid 123) died with signal SIGKILL while preparing batch 4 of epoch 2 (items ...)``."""
+        code = process.exitcode
+        if code is not None and code < 0:
+            try:
+                how = "signal %s" % signal.Signals(-code).name
+            except ValueError:
+                how = "signal %d" % -code
+            hint = {-9: " (killed, e.g. by the out-of-memory killer)", -11: " (a crash, e.g. in an image decoder)"}
+            how += hint.get(code, "")
+        else:
+            how = "exit code %s" % code
+        batch = int(self._busy[worker]) if self._busy is not None else -1
+        if batch < 0:
+            return f"data worker {worker} (pid {process.pid}) died with {how} between batches"
+        items = [int(index) for _, index in self.batch_items(self._epoch, batch)]
+        return (f"data worker {worker} (pid {process.pid}) died with {how} while preparing batch {batch} of epoch "
+                f"{self._epoch} (dataset items {items})")
 
     # ------------------------------------------------------------------------------------ processes
     def _ensure_workers(self) -> None:
@@ -656,6 +686,7 @@ class DetectionLoader:
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
         self._active = ctx.Value("q", 0, lock=False)
+        self._busy = ctx.Array("q", [-1] * self.num_workers, lock=False)
         if self._shm_files:
             self._shm_prefix = os.path.join(_SHM_DIR, f"gluon_bof_{os.getpid()}_{uuid.uuid4().hex[:12]}")
         if self.shared_memory and self.slot_bytes:
@@ -671,7 +702,7 @@ class DetectionLoader:
                 p = ctx.Process(target=_worker_loop, daemon=True,
                                 args=(self.dataset, self.sample_fn, self.batchify_fn, self.seed, self._tasks,
                                       self._results, self._active, self._shm_prefix, self._ring, w,
-                                      os.getpid()))
+                                      os.getpid(), self._busy))
                 p.start()
                 self._workers.append(p)
         finally:
@@ -691,7 +722,7 @@ class DetectionLoader:
         for p in workers:
             p.join(timeout=2.0)
             if p.is_alive():
-                p.terminate()
+                p.kill()  # workers ignore SIGTERM
                 p.join(timeout=2.0)
         for q in (self._tasks, self._results):
             if q is not None:

@@ -12,10 +12,11 @@ from .checkpoint import (CheckpointError, check_architecture, find_latest, load_
                          save_checkpoint, verify_checkpoint)
 from .context import DevicesBlockedError, norm_layer_for, parse_contexts, run_per_device, split_batch
 from .logger import RunLogger
-from .loop import FitResult, NonFiniteLossError, TrainTask, dist_info, epoch_seed, fit
+from .interrupt import TrainingInterrupted
+from .loop import FitResult, NonFiniteLossError, TrainTask, batch_seed, dist_info, fit
 from .optim import NO_WD_PATTERN, apply_no_wd, build_trainer, set_update_count, update_count
 
 __all__ = ["CheckpointError", "check_architecture", "find_latest", "load_checkpoint", "resolve_resume",
            "save_checkpoint", "verify_checkpoint", "DevicesBlockedError", "norm_layer_for", "parse_contexts", "run_per_device",
-           "split_batch", "RunLogger", "FitResult", "NonFiniteLossError", "TrainTask", "dist_info", "epoch_seed",
+           "split_batch", "RunLogger", "FitResult", "NonFiniteLossError", "TrainTask", "dist_info", "batch_seed", "TrainingInterrupted",
            "fit", "NO_WD_PATTERN", "apply_no_wd", "build_trainer", "set_update_count", "update_count"]

@@ -90,23 +90,35 @@ def save_checkpoint(directory: str, tag: str, net: gluon.Block, trainer: Optiona
     meta : mapping
         JSON-serializable training position and settings, stored in the manifest under ``meta``
         (the parameter shapes are added under ``meta['param_shapes']``).
+
+    Raises
+    ------
+    CheckpointError
+        A file could not be written (disk full, read-only folder...): the message names the
+        checkpoint and the OS error. The tag's earlier files are then incomplete (no manifest), the
+        other tags untouched.
     """
     directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
     base = os.path.join(directory, tag)
     manifest_path = base + MANIFEST_SUFFIX
-    if os.path.exists(manifest_path):  # from now on this tag is incomplete until the new manifest lands
-        os.remove(manifest_path)
-    files = {}
-    atomic_write(base + ".params", lambda tmp: net.save_parameters(tmp))
-    files["params"] = _file_record(base + ".params")
-    if trainer is not None:
-        atomic_write(base + ".states", lambda tmp: trainer.save_states(tmp))
-        files["states"] = _file_record(base + ".states")
-    full_meta = dict(meta)
-    full_meta["param_shapes"] = param_shapes(net)
-    _write_json(manifest_path, {"format": FORMAT, "version": VERSION, "tag": tag, "files": files,
-                                "meta": full_meta})
+    try:
+        os.makedirs(directory, exist_ok=True)
+        if os.path.exists(manifest_path):  # from now on this tag is incomplete until the new manifest lands
+            os.remove(manifest_path)
+        files = {}
+        atomic_write(base + ".params", lambda tmp: net.save_parameters(tmp))
+        files["params"] = _file_record(base + ".params")
+        if trainer is not None:
+            atomic_write(base + ".states", lambda tmp: trainer.save_states(tmp))
+            files["states"] = _file_record(base + ".states")
+        full_meta = dict(meta)
+        full_meta["param_shapes"] = param_shapes(net)
+        _write_json(manifest_path, {"format": FORMAT, "version": VERSION, "tag": tag, "files": files,
+                                    "meta": full_meta})
+    except (OSError, mx.base.MXNetError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[-1]
+        raise CheckpointError(f"could not write checkpoint {base} ({reason}); check free space and write "
+                              f"permission of {directory}") from err
     return manifest_path
 
 

@@ -4,25 +4,28 @@ A detector plugs in through a small task object (:class:`TrainTask`): how to spl
 devices and which per-image loss vectors the network produces. :func:`fit` does the rest, the same
 way for YOLOv3 and Faster R-CNN:
 
-* per epoch: options (mixup on/off) from ``epoch_options(epoch)``, ``mx.random`` reseeded from
-  ``(seed, epoch)`` (dropout/initializers reproducible across resumes), batches from
+* per epoch: options (mixup on/off) from ``epoch_options(epoch)``, batches from
   ``loader.iter_epoch(epoch, start_batch, options)``;
-* per batch: one thread per device runs forward under ``autograd.record()`` and backward of the sum
-  of the loss components; non-finite losses stop training *before* the update; then
-  ``trainer.step(global_batch)``;
-* per epoch end: metrics rows, validation every ``val_interval`` epochs (results file, ``best``
-  checkpoint, ``best_map.log``), periodic checkpoints every ``save_interval`` epochs and at the end.
+* per batch: ``mx.random`` reseeded from ``(seed, epoch, batch)`` (in-graph random draws are the
+  same after a resume at any batch); one thread per device runs forward under ``autograd.record()``
+  and backward of the sum of the loss components; non-finite losses stop training *before* the
+  update; then ``trainer.step(global_batch)``; a rolling ``last`` checkpoint every
+  ``checkpoint_minutes``, and one at once on SIGINT/SIGTERM (then :class:`TrainingInterrupted`);
+* per epoch end: metrics rows, periodic checkpoints every ``save_interval`` epochs and at the end
+  (written *before* validation, so a failing validation loses no training), validation every
+  ``val_interval`` epochs (results file, ``best`` checkpoint, ``best_map.log``).
 
 Resuming (``resume='auto'`` or a path) restores weights, ``lr_mult``/``wd_mult``, momentum, the
-update count (so the LR schedule continues), the epoch/batch position and the best mAP. Because the
-loader is a pure function of ``(seed, epoch, batch)``, a resumed run trains on exactly the batches
-an uninterrupted one would have seen.
+update count (so the LR schedule continues), the epoch/batch position (mid-epoch included, with the
+epoch's running loss sums) and the best mAP. Because the loader is a pure function of ``(seed,
+epoch, batch)``, a resumed run trains on exactly the batches an uninterrupted one would have seen.
 """
 import glob
 import json
 import math
 import os
 import platform
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,13 +38,14 @@ from mxnet import autograd, gluon
 from .checkpoint import (MANIFEST_SUFFIX, CheckpointError, atomic_write, load_checkpoint, read_manifest,
                          remove_checkpoint, resolve_resume, save_checkpoint)
 from .context import DevicesBlockedError, run_per_device
+from .interrupt import StopRequest, TrainingInterrupted
 from .logger import RunLogger
 from .optim import param_multipliers, update_count
 
 # Seconds to wait for the devices after one failed before declaring them blocked.
 DRAIN_SECONDS = 120.0
 
-__all__ = ["TrainTask", "NonFiniteLossError", "FitResult", "fit", "epoch_seed", "dist_info"]
+__all__ = ["TrainTask", "NonFiniteLossError", "FitResult", "fit", "batch_seed", "dist_info", "TrainingInterrupted"]
 
 
 class TrainTask(Protocol):
@@ -76,9 +80,10 @@ class FitResult:
     rows: List[Dict[str, Any]] = field(default_factory=list)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """Seed of ``mx.random`` during ``epoch``: a pure function, so a resumed epoch draws the same numbers."""
-    return (int(seed) * 1_000_003 + int(epoch)) % (2 ** 31 - 1)
+def batch_seed(seed: int, epoch: int, batch: int) -> int:
+    """Seed of ``mx.random`` for one batch: a pure function of ``(seed, epoch, batch)``, so a run resumed
+    at any batch draws the same in-graph random numbers (e.g. Faster R-CNN's RoI sampling)."""
+    return (int(seed) * 1_000_003 + int(epoch) * 100_003 + int(batch)) % (2 ** 31 - 1)
 
 
 def dist_info(trainer: gluon.Trainer) -> Tuple[int, int]:
@@ -131,7 +136,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         epoch_options: Optional[Callable[[int], Dict[str, Any]]] = None, seed: int = 233,
         args: Optional[Mapping[str, Any]] = None, stop_epoch: Optional[int] = None, progress: bool = True,
         tensorboard: bool = True, log_interval: int = 0,
-        write_results: Callable[[str, Any], None] = write_json) -> FitResult:
+        write_results: Callable[[str, Any], None] = write_json, checkpoint_minutes: float = 0.0,
+        resume_command: Optional[str] = None) -> FitResult:
     """Train ``net`` for ``epochs`` epochs (GluonCV's loop, plus exact resume and safety checks).
 
     Parameters
@@ -167,7 +173,7 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     epoch_options : callable, optional
         ``epoch -> options`` for the loader, e.g. ``{'mixup': epoch < epochs - 20}``.
     seed : int
-        Seed of ``mx.random`` (reseeded per epoch with :func:`epoch_seed`).
+        Seed of ``mx.random`` (reseeded before every batch with :func:`batch_seed`).
     args : mapping, optional
         Resolved command-line arguments, stored in every checkpoint.
     stop_epoch : int, optional
@@ -178,6 +184,11 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     write_results : callable
         ``write_results(path, results)`` stores a validation's ``results`` (default: plain JSON); the
         recipes pass the results-file writer of ``gluon_bof.metrics``.
+    checkpoint_minutes : float
+        Also write a rolling ``last`` checkpoint at batch granularity whenever this many minutes passed
+        since the previous checkpoint (0: off), so a crash loses at most that much work.
+    resume_command : str, optional
+        The command that continues the run, printed when a signal stops it.
 
     Returns
     -------
@@ -185,11 +196,16 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
 
     Raises
     ------
+    TrainingInterrupted
+        SIGINT or SIGTERM arrived: the current batch was finished and a checkpoint written at the
+        next batch position; ``exit_code`` is 130 / 143.
     NonFiniteLossError
         A loss component is NaN/inf; the message has the epoch, batch, update index and every
         component. The update is not applied and nothing is saved.
     CheckpointError
-        ``resume`` names a missing, incomplete, corrupt or architecture-mismatched checkpoint.
+        ``resume`` names a missing, incomplete, corrupt or architecture-mismatched checkpoint, or a
+        checkpoint could not be written (disk full, read-only folder): training stops with the path
+        and the OS error, the previous checkpoints stay intact.
     """
     _check_inputs(train_loader, task, ctxs, epochs, val_interval, save_interval)
     ctxs = list(ctxs)
@@ -216,7 +232,7 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                                       f"with the checkpoint's arguments or start a new --save-dir") from None
             raise
         start_epoch, start_batch = int(meta["epoch"]), int(meta.get("batch", 0))
-        best_map = -math.inf if meta.get("best_map") is None else float(meta["best_map"])
+        best_map = _best_map_so_far(save_dir, meta)
     log = RunLogger(save_dir, start_epoch=start_epoch, tensorboard=tensorboard, progress=progress,
                     enabled=(rank == 0))
     if manifest_path is not None:
@@ -229,85 +245,157 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     if num_workers > 1:
         log.info("distributed: rank %d of %d workers", rank, num_workers)
 
-    def meta_for(next_epoch: int, options: Dict[str, Any]) -> Dict[str, Any]:
-        return {"epoch": next_epoch, "batch": 0, "global_step": update_count(trainer),
-                "iters_per_epoch": int(train_loader.num_batches(max(next_epoch - 1, 0))),
+    def meta_for(next_epoch: int, options: Dict[str, Any], batch: int = 0,
+                 partial: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        meta = {"epoch": next_epoch, "batch": batch, "global_step": update_count(trainer),
+                "iters_per_epoch": int(train_loader.num_batches(max(next_epoch - (0 if batch else 1), 0))),
                 "best_map": None if not math.isfinite(best_map) else best_map, "seed": int(seed),
                 "loader": {k: getattr(train_loader, k) for k in ("seed", "batch_size", "shape_interval")
                            if isinstance(getattr(train_loader, k, None), int)},
                 "epoch_options": {k: v for k, v in options.items() if isinstance(v, (bool, int, float, str))},
                 "multipliers": param_multipliers(net), "num_devices": len(ctxs), "num_workers": num_workers,
                 "args": dict(args) if args is not None else None, "versions": _versions()}
+        if partial is not None:
+            meta["partial_epoch"] = partial
+        return meta
 
+    def save(tag: str, meta: Dict[str, Any]) -> str:
+        """Write a checkpoint (rank 0); a failure stops training with the path and the OS error."""
+        try:
+            return save_checkpoint(save_dir, tag, net, trainer, meta)
+        except CheckpointError as err:
+            log.error("%s; training stopped: the previous checkpoints and every logged row are intact", err)
+            raise
+
+    partial = (meta.get("partial_epoch") if manifest_path is not None else None) or {}
+    if manifest_path is not None and start_batch:
+        log.info("resuming inside epoch %d at batch %d", start_epoch, start_batch)
     last_epoch = epochs - 1 if stop_epoch is None else min(int(stop_epoch), epochs - 1)
+    checkpoint_seconds = 60.0 * float(checkpoint_minutes)
+    last_save = time.time()
     try:
-        for epoch in range(start_epoch, last_epoch + 1):
-            options = dict(epoch_options(epoch)) if epoch_options is not None else {}
-            mx.random.seed(epoch_seed(seed, epoch))
-            total = int(train_loader.num_batches(epoch))
-            first = start_batch if epoch == start_epoch else 0
-            sums = np.zeros(len(loss_names))
-            images, tic = 0, time.time()
-            log.start_epoch(epoch, total, first)
-            for b, batch in enumerate(train_loader.iter_epoch(epoch, first, options), start=first):
-                global_bs = int(np.shape(batch[0])[0])
-                if slice_batches:
-                    if global_bs % num_workers:
-                        raise ValueError(f"fit: global batch {global_bs} not divisible by {num_workers} workers")
-                    part = global_bs // num_workers
-                    batch = tuple(a[rank * part:(rank + 1) * part] for a in batch)
-                elif num_workers > 1:
-                    global_bs *= num_workers
-                values = _forward_backward(net, task, batch, ctxs, len(loss_names), threaded)
-                local_bs = int(np.shape(batch[0])[0])
-                per_image = values / local_bs
-                step = update_count(trainer) + 1
-                if not np.all(np.isfinite(per_image)):
-                    comps = ", ".join(f"{n}={v:.6g}" for n, v in zip(loss_names, per_image))
-                    msg = (f"non-finite loss at iteration {step} (epoch {epoch}, batch {b}): {comps}; "
-                           f"training stopped before this update, nothing saved after it")
-                    log.error(msg)
-                    raise NonFiniteLossError(msg)
-                trainer.step(global_bs)
-                sums += values
-                images += local_bs
-                speed = images / max(time.time() - tic, 1e-9)
-                log.step(step, dict(zip(loss_names, per_image)), float(trainer.learning_rate), speed)
-                if log_interval and (b + 1) % log_interval == 0:
-                    log.info("[epoch %d][batch %d] %s, lr=%.6g, %.1f img/s", epoch, b,
-                             ", ".join(f"{n}={s / images:.4g}" for n, s in zip(loss_names, sums)),
-                             float(trainer.learning_rate), speed)
-            log.end_epoch()
-            elapsed = time.time() - tic
-            row: Dict[str, Any] = {"epoch": epoch, "lr": float(trainer.learning_rate),
-                                   "global_step": update_count(trainer),
-                                   "images_per_sec": images / max(elapsed, 1e-9), "time_sec": elapsed}
-            row.update({f"loss_{n}": (s / images if images else float("nan")) for n, s in zip(loss_names, sums)})
-            log.info("[epoch %d] %s", epoch, ", ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
-                                                       for k, v in row.items() if k != "epoch"))
-            if validate_fn is not None and (epoch + 1) % val_interval == 0 and rank == 0:
-                names, vals, results = validate_fn(net, epoch)
-                write_results(os.path.join(save_dir, f"results_epoch{epoch:04d}.json"), results)
-                row.update({str(n): float(v) for n, v in zip(names, vals)})
-                current = float(vals[-1]) if len(vals) else float("nan")
-                log.info("[epoch %d] validation: %s", epoch, ", ".join(f"{n}={float(v):.4f}"
-                                                                      for n, v in zip(names, vals)))
-                if math.isfinite(current) and current > best_map:
-                    best_map = current
-                    save_checkpoint(save_dir, "best", net, trainer, meta_for(epoch + 1, options))
-                    with open(os.path.join(save_dir, "best_map.log"), "a", encoding="utf-8") as f:
-                        f.write(f"{epoch:04d}:\t{current:.4f}\n")
-            periodic = save_interval and (epoch + 1) % save_interval == 0
-            if rank == 0 and (periodic or epoch == last_epoch):
-                path = save_checkpoint(save_dir, f"epoch{epoch:04d}", net, trainer, meta_for(epoch + 1, options))
-                log.info("[epoch %d] saved %s", epoch, path)
-                if keep_last:
-                    _prune(save_dir, keep_last)
-            log.epoch_row(row)
+        with StopRequest() as stop:
+            for epoch in range(start_epoch, last_epoch + 1):
+                options = dict(epoch_options(epoch)) if epoch_options is not None else {}
+                total = int(train_loader.num_batches(epoch))
+                first = start_batch if epoch == start_epoch else 0
+                sums = np.zeros(len(loss_names))
+                images, tic = 0, time.time()
+                if first and partial:
+                    sums = np.asarray(partial["loss_sums"], dtype=np.float64)
+                    images, tic = int(partial["images"]), tic - float(partial["time_sec"])
+                log.start_epoch(epoch, total, first)
+                for b, batch in enumerate(train_loader.iter_epoch(epoch, first, options), start=first):
+                    mx.random.seed(batch_seed(seed, epoch, b))
+                    global_bs = int(np.shape(batch[0])[0])
+                    if slice_batches:
+                        if global_bs % num_workers:
+                            raise ValueError(f"fit: global batch {global_bs} not divisible by {num_workers} "
+                                             f"workers")
+                        part = global_bs // num_workers
+                        batch = tuple(a[rank * part:(rank + 1) * part] for a in batch)
+                    elif num_workers > 1:
+                        global_bs *= num_workers
+                    values = _forward_backward(net, task, batch, ctxs, len(loss_names), threaded)
+                    local_bs = int(np.shape(batch[0])[0])
+                    per_image = values / local_bs
+                    step = update_count(trainer) + 1
+                    if not np.all(np.isfinite(per_image)):
+                        comps = ", ".join(f"{n}={v:.6g}" for n, v in zip(loss_names, per_image))
+                        msg = (f"non-finite loss at iteration {step} (epoch {epoch}, batch {b}): {comps}; "
+                               f"training stopped before this update, nothing saved after it")
+                        log.error(msg)
+                        raise NonFiniteLossError(msg)
+                    trainer.step(global_bs)
+                    sums += values
+                    images += local_bs
+                    speed = images / max(time.time() - tic, 1e-9)
+                    log.step(step, dict(zip(loss_names, per_image)), float(trainer.learning_rate), speed)
+                    if log_interval and (b + 1) % log_interval == 0:
+                        log.info("[epoch %d][batch %d] %s, lr=%.6g, %.1f img/s", epoch, b,
+                                 ", ".join(f"{n}={s / images:.4g}" for n, s in zip(loss_names, sums)),
+                                 float(trainer.learning_rate), speed)
+                    timed = checkpoint_seconds > 0 and time.time() - last_save >= checkpoint_seconds
+                    if (stop.signum is not None or timed) and b + 1 < total:
+                        partial_state = {"loss_sums": [float(v) for v in sums], "images": images,
+                                         "time_sec": time.time() - tic}
+                        if rank == 0:
+                            path = save("last", meta_for(epoch, options, b + 1, partial_state))
+                            log.info("[epoch %d][batch %d] saved %s", epoch, b, path)
+                        last_save = time.time()
+                    if stop.signum is not None and b + 1 < total:
+                        raise _interrupted(stop, log, epoch, b + 1, resume_command)
+                log.end_epoch()
+                elapsed = time.time() - tic
+                row: Dict[str, Any] = {"epoch": epoch, "lr": float(trainer.learning_rate),
+                                       "global_step": update_count(trainer),
+                                       "images_per_sec": images / max(elapsed, 1e-9), "time_sec": elapsed}
+                row.update({f"loss_{n}": (s / images if images else float("nan"))
+                            for n, s in zip(loss_names, sums)})
+                log.info("[epoch %d] %s", epoch, ", ".join(
+                    f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k != "epoch"))
+                periodic = save_interval and (epoch + 1) % save_interval == 0
+                must_save = periodic or epoch == last_epoch or stop.signum is not None
+                if rank == 0 and must_save:
+                    try:
+                        path = save(f"epoch{epoch:04d}", meta_for(epoch + 1, options))
+                    except CheckpointError:
+                        log.epoch_row(row)
+                        raise
+                    log.info("[epoch %d] saved %s", epoch, path)
+                    last_save = time.time()
+                    if keep_last:
+                        _prune(save_dir, keep_last)
+                if validate_fn is not None and (epoch + 1) % val_interval == 0 and rank == 0:
+                    try:
+                        names, vals, results = validate_fn(net, epoch)
+                    except Exception as err:  # the trained epoch is saved: report, keep training
+                        log.error("[epoch %d] validation failed (%s: %s); the epoch's training is saved, training "
+                                  "continues", epoch, type(err).__name__, err)
+                        row["validation_error"] = f"{type(err).__name__}: {err}"
+                    else:
+                        write_results(os.path.join(save_dir, f"results_epoch{epoch:04d}.json"), results)
+                        row.update({str(n): float(v) for n, v in zip(names, vals)})
+                        current = float(vals[-1]) if len(vals) else float("nan")
+                        log.info("[epoch %d] validation: %s", epoch, ", ".join(
+                            f"{n}={float(v):.4f}" for n, v in zip(names, vals)))
+                        if math.isfinite(current) and current > best_map:
+                            best_map = current
+                            save("best", meta_for(epoch + 1, options))
+                            with open(os.path.join(save_dir, "best_map.log"), "a", encoding="utf-8") as f:
+                                f.write(f"{epoch:04d}:\t{current:.4f}\n")
+                log.epoch_row(row)
+                if stop.signum is not None and epoch < last_epoch:
+                    raise _interrupted(stop, log, epoch + 1, 0, resume_command)
     finally:
         log.close()
     return FitResult(next_epoch=last_epoch + 1, global_step=update_count(trainer),
                      best_map=best_map, rows=list(log.rows))
+
+
+def _interrupted(stop: StopRequest, log: RunLogger, epoch: int, batch: int,
+                 resume_command: Optional[str]) -> TrainingInterrupted:
+    """The exception that ends an interrupted run, after logging where it stopped and how to resume."""
+    name = signal.Signals(stop.signum).name
+    how = resume_command or "the same command with --resume auto"
+    message = (f"{name}: stopped at epoch {epoch}, batch {batch}, checkpoint written; resume exactly with:\n  "
+               f"{how}")
+    log.info(message)
+    return TrainingInterrupted(message, stop.exit_code)
+
+
+def _best_map_so_far(save_dir: str, meta: Mapping[str, Any]) -> float:
+    """Best validation mAP of the run: the resumed checkpoint's, or the ``best`` checkpoint's when higher
+    (epoch checkpoints are written before their epoch's validation)."""
+    values = [meta.get("best_map")]
+    best = os.path.join(save_dir, "best" + MANIFEST_SUFFIX)
+    if os.path.exists(best):
+        try:
+            values.append(read_manifest(best)["meta"].get("best_map"))
+        except CheckpointError:
+            pass
+    values = [float(v) for v in values if v is not None]
+    return max(values) if values else -math.inf
 
 
 def _changed_args(saved: Mapping[str, Any], current: Optional[Mapping[str, Any]]) -> str:

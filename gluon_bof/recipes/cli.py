@@ -25,7 +25,12 @@ def add_dataset_arguments(group: argparse._ArgumentGroup, train: bool = True) ->
                        help="voc (07+12 trainval / 07 test), coco, shapes (embedded synthetic), custom (VOC layout)")
     group.add_argument("--dataset-root", default=None,
                        help="dataset folder (default GluonCV's ~/.mxnet/datasets/...)")
-    group.add_argument("--classes", default=None, help="comma-separated class names (--dataset custom)")
+    group.add_argument("--classes", default=None,
+                       help="comma-separated class names, matched to the annotations ignoring case and reported "
+                            "as spelled here (--dataset custom: default all names in the annotations, sorted)")
+    group.add_argument("--image-ext", default=None,
+                       help="extension of the images in JPEGImages/ (e.g. .png), or auto: find each image by its "
+                            "id among .jpg .jpeg .png .bmp .tif .tiff (default: .jpg for voc, auto for custom)")
     if train:
         group.add_argument("--train-splits", default=None,
                            help="e.g. 2007_trainval,2012_trainval or instances_train2017")
@@ -63,6 +68,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, save_interval: int, val_b
     g.add_argument("--save-prefix", default="", help="prefix of saved files (model name appended)")
     g.add_argument("--save-dir", default=None, help="output folder (default: runs/<save-prefix><model>)")
     g.add_argument("--save-interval", type=int, default=save_interval, help="epochs between checkpoints")
+    g.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="also write a rolling 'last' checkpoint at batch granularity every M minutes, so a "
+                        "crash or preemption loses at most M minutes (0: off); SIGINT/SIGTERM always write one")
+    g.add_argument("--keep-last", type=int, default=0,
+                   help="keep only the newest N periodic epoch checkpoints (0: keep all; 'best' is always kept)")
     g.add_argument("--val-interval", type=int, default=1, help="epochs between validations")
     g.add_argument("--val-batch-size", type=int, default=None, help=val_batch_help)
     g.add_argument("--log-interval", type=int, default=100,
@@ -91,7 +101,8 @@ def check_common_arguments(parser: argparse.ArgumentParser, args: argparse.Names
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error("--%s: must be a positive integer, got %r" % (name.replace("_", "-"), value))
-    non_negative = ("num_workers", "save_interval", "log_interval", "picture", "no_mixup_epochs")
+    non_negative = ("num_workers", "save_interval", "log_interval", "picture", "no_mixup_epochs", "keep_last",
+                    "checkpoint_minutes")
     for name in non_negative:
         value = getattr(args, name, None)
         if value is not None and value < 0:
@@ -152,12 +163,25 @@ def contexts_from_args(args: argparse.Namespace) -> List[mx.Context]:
 
 
 def datasets_from_args(args: argparse.Namespace, train: bool = True):
-    """``(train, val)`` datasets named by the dataset flags (``train=False``: ``(None, val)``)."""
+    """``(train, val)`` datasets named by the dataset flags (``train=False``: ``(None, val)``).
+
+    ``--dataset custom`` without ``--classes`` prints the class list collected from the annotations,
+    so a run can be repeated (and evaluated) with the same ``--classes``. With ``train``, sets
+    ``args.max_objects`` (most objects in one training image), for detectors whose ground-truth
+    capacity must hold every box of an image (Faster R-CNN's ``max_num_gt``).
+    """
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    return build_datasets(args.dataset, args.dataset_root, classes, getattr(args, "train_splits", None),
-                          args.val_splits, getattr(args, "shapes_train_size", 2000), args.shapes_val_size,
-                          shapes_image_size=parse_size_range(args.shapes_image_size, "--shapes-image-size"),
-                          train=train)
+    train_set, val_set = build_datasets(
+        args.dataset, args.dataset_root, classes, getattr(args, "train_splits", None), args.val_splits,
+        getattr(args, "shapes_train_size", 2000), args.shapes_val_size,
+        shapes_image_size=parse_size_range(args.shapes_image_size, "--shapes-image-size"), train=train,
+        image_ext=getattr(args, "image_ext", None))
+    if args.dataset == "custom" and not classes:
+        print("--classes not given: %d classes collected from the annotations: --classes %s"
+              % (len(val_set.classes), ",".join(val_set.classes)))
+    if train_set is not None:
+        args.max_objects = train_set.max_objects
+    return train_set, val_set
 
 
 def parse_size_range(text: str, flag: str) -> Tuple[int, int]:
@@ -199,14 +223,17 @@ def default_save_dir(args: argparse.Namespace, model_name: str) -> str:
 def run_script(main: Callable[[], Any], prog: str) -> int:
     """Run a script's ``main`` and turn the errors a user can cause and fix into one clear line.
 
-    A broken or mismatched checkpoint, a bad dataset file, a non-finite loss or blocked devices end
-    the script with ``<prog>: error: <message>`` on stderr and exit code 1, not a traceback; any
-    other exception is a bug and keeps its traceback.
+    A broken, mismatched or unwritable checkpoint, a bad dataset file, a non-finite loss or blocked
+    devices end the script with ``<prog>: error: <message>`` on stderr and exit code 1, not a
+    traceback; a run stopped by SIGINT/SIGTERM (checkpoint written) exits with 130/143; any other
+    exception is a bug and keeps its traceback.
     """
     from ..data.validation import DatasetError
-    from ..engine import CheckpointError, DevicesBlockedError, NonFiniteLossError
+    from ..engine import CheckpointError, DevicesBlockedError, NonFiniteLossError, TrainingInterrupted
     try:
         main()
+    except TrainingInterrupted as stop:  # the checkpoint is written and the resume command logged
+        return stop.exit_code
     except (CheckpointError, DatasetError, NonFiniteLossError, DevicesBlockedError) as err:
         print("%s: error: %s" % (prog, err), file=sys.stderr)
         return 1

@@ -6,7 +6,9 @@ recipe; everything else is the same for both detectors.
 import argparse
 import logging
 import os
-from typing import Optional, Sequence
+import shlex
+import sys
+from typing import List, Optional, Sequence
 
 import mxnet as mx
 
@@ -34,7 +36,15 @@ def parse_train_args(recipe: DetectorRecipe, description: str,
     recipe.fill_defaults(args)
     check_common_arguments(parser, args)
     recipe.check_arguments(parser, args)
+    check_amp(parser, args)
     return args
+
+
+def check_amp(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--amp`` needs GPU contexts: float16 training through ``mxnet.contrib.amp`` is GPU-only."""
+    if getattr(args, "amp", False) and not any(c.device_type == "gpu" for c in contexts_from_args(args)):
+        parser.error("--amp: mixed precision (mxnet.contrib.amp, float16) runs on GPUs only, and this run uses "
+                     "the CPU; drop --amp, or install the GPU build and pass --gpus")
 
 
 def add_shared_train_arguments(parser: argparse.ArgumentParser, model_group: argparse._ArgumentGroup,
@@ -46,17 +56,42 @@ def add_shared_train_arguments(parser: argparse.ArgumentParser, model_group: arg
     add_device_arguments(g)
     g.add_argument(*kvstore_aliases, dest="kvstore", default="local", choices=KVSTORES, help=kvstore_help)
     g.add_argument("--batch-size", type=int, default=batch_default, help=batch_help)
+    g.add_argument("--amp", action="store_true", help="mixed precision (mxnet.contrib.amp, float16); needs a GPU")
     add_run_arguments(parser, save_interval=save_interval, val_batch_help=val_batch_help)
 
 
-def train(recipe: DetectorRecipe, args: argparse.Namespace) -> float:
-    """Train with the checked ``args``; returns the final mAP (VOC07, or COCO for ``--dataset coco``)."""
+def resume_command(recipe: DetectorRecipe, argv: Sequence[str], save_dir: str) -> str:
+    """The command that continues this run exactly: the same flags, ``--resume auto`` in ``save_dir``."""
+    kept: List[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--resume", "--save-dir"):
+            skip = True
+            continue
+        if arg.startswith(("--resume=", "--save-dir=")):
+            continue
+        kept.append(arg)
+    words = ["python", recipe.train_script] + kept + ["--save-dir", save_dir, "--resume", "auto"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> float:
+    """Train with the checked ``args``; returns the final mAP (VOC07, or COCO for ``--dataset coco``).
+
+    ``argv`` (the script's flags) makes the resume command printed when a signal stops the run.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ctxs = contexts_from_args(args)
     if args.batch_size % len(ctxs):
         raise SystemExit("--batch-size %d: must be a multiple of the %d devices (each device gets the same "
                          "number of images; e.g. --batch-size %d)" % (args.batch_size, len(ctxs), len(ctxs)))
     mx.random.seed(args.seed)
+    if getattr(args, "amp", False):
+        from mxnet.contrib import amp
+        amp.init()
     train_set, val_set = datasets_from_args(args)
     name = recipe.model_name(args)
     net, eval_net = recipe.build_training_nets(args, train_set.classes, ctxs)
@@ -68,13 +103,17 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace) -> float:
     trainer = build_trainer(net, "sgd", {"wd": args.wd, "momentum": args.momentum, "lr_scheduler": scheduler},
                             kvstore=args.kvstore, no_wd=getattr(args, "no_wd", False),
                             params=recipe.train_params(net))
+    if getattr(args, "amp", False):
+        amp.init_trainer(trainer)
     task = recipe.task(args)
     validate = recipe.make_validate_fn(args, eval_net, net, val_set, name, ctxs,
                                        args.val_batch_size or recipe.default_val_batch_size(args, len(ctxs)))
     result = fit(net, task, train_loader, trainer, ctxs, args.epochs, save_dir, resume=args.resume or None,
                  validate_fn=validate, val_interval=args.val_interval, save_interval=args.save_interval,
                  seed=args.seed, args=vars(args), epoch_options=lambda epoch: recipe.epoch_options(args, task, epoch),
-                 progress=not args.no_progress, log_interval=args.log_interval, write_results=save_results_json)
+                 progress=not args.no_progress, log_interval=args.log_interval, write_results=save_results_json,
+                 keep_last=args.keep_last, checkpoint_minutes=args.checkpoint_minutes,
+                 resume_command=resume_command(recipe, sys.argv[1:] if argv is None else argv, save_dir))
     final_map = final_evaluation(validate, net, trainer, args.epochs, save_dir, args.dataset, name, result.best_map)
     if args.picture > 0:
         path = os.path.join(save_dir, "detections.jpg")

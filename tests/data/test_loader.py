@@ -1,5 +1,7 @@
 """Tests of gluon_bof.data.loader.DetectionLoader: determinism, workers, resume, shapes, errors."""
 import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -171,9 +173,16 @@ def _stuck(dataset, index, rng, shape, options):
     time.sleep(30)
 
 
+def _segfaults(dataset, index, rng, shape, options):
+    if index == 5:
+        os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does
+    return _draw_sample(dataset, index, rng, shape, options)
+
+
 def test_dead_or_stuck_workers_raise_instead_of_hanging():
     loader = DetectionLoader(_Toy(8), _dies, _BATCH, batch_size=2, seed=0, shuffle=False, num_workers=2)
-    with pytest.raises(WorkerError, match="died unexpectedly.*exit codes \\[3\\]"):
+    with pytest.raises(WorkerError, match=r"data worker [01] \(pid \d+\) died with exit code 3 while preparing "
+                                          r"batch 1 of epoch 0 \(dataset items \[2, 3\]\)"):
         list(loader.iter_epoch(0))
     assert len(list(loader.iter_epoch(0, start_batch=2))) == 2  # fresh workers afterwards
     loader.close()
@@ -181,6 +190,18 @@ def test_dead_or_stuck_workers_raise_instead_of_hanging():
     with pytest.raises(WorkerError, match="no batch from the workers for 1 s"):
         next(iter(stuck.iter_epoch(0)))
     assert not stuck._workers
+
+
+def test_a_killed_worker_is_named_with_its_batch_and_items_within_seconds():
+    loader = DetectionLoader(_Toy(8), _segfaults, _BATCH, batch_size=2, seed=0, shuffle=False, num_workers=2)
+    start = time.monotonic()
+    with pytest.raises(WorkerError) as info:
+        list(loader.iter_epoch(1))
+    assert time.monotonic() - start < 15
+    text = str(info.value)
+    assert "died with signal SIGKILL (killed, e.g. by the out-of-memory killer) while preparing batch" in text
+    assert "while preparing batch 2 of epoch 1 (dataset items [4, 5])" in text
+    loader.close()
 
 
 def test_shared_memory_transport_matches_pickle_and_cleans_up():

@@ -79,8 +79,10 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
             f.write(b"half")
         raise OSError("disk full")
     monkeypatch.setattr(type(net), "save_parameters", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=r"could not write checkpoint .*epoch0001 \(disk full\); check free "
+                                              r"space and write permission") as info:
         save_checkpoint(str(tmp_path), "epoch0001", net, trainer, {"epoch": 2, "global_step": 3})
+    assert isinstance(info.value.__cause__, OSError)
     # no partial or temporary file, the old checkpoint untouched and still the latest
     assert {f: open(tmp_path / f, "rb").read() for f in os.listdir(tmp_path)} == before
     assert find_latest(str(tmp_path)) == path

@@ -6,7 +6,7 @@ import pytest
 from mxnet import autograd, gluon
 
 import engine_toy as toy
-from gluon_bof.engine import build_trainer, epoch_seed, fit
+from gluon_bof.engine import batch_seed, build_trainer, fit
 
 import gluoncv.utils as gcv_utils
 
@@ -29,8 +29,8 @@ def _gluoncv_style_loop(loader, ctxs):
                             kvstore="local")
     lrs = []
     for epoch in range(EPOCHS):
-        mx.random.seed(epoch_seed(233, epoch))
-        for batch in loader.iter_epoch(epoch):
+        for b, batch in enumerate(loader.iter_epoch(epoch)):
+            mx.random.seed(batch_seed(233, epoch, b))
             data = gluon.utils.split_and_load(mx.nd.array(batch[0]), ctx_list=ctxs, batch_axis=0)
             box = gluon.utils.split_and_load(mx.nd.array(batch[1]), ctx_list=ctxs, batch_axis=0)
             score = gluon.utils.split_and_load(mx.nd.array(batch[2]), ctx_list=ctxs, batch_axis=0)
