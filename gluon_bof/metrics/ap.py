@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["recall_precision", "voc_ap", "voc07_ap", "voc_area_ap", "ELEVEN_POINTS"]
+__all__ = ["recall_precision", "voc_ap", "voc07_ap", "voc_area_ap", "ranked_curves", "class_aps", "ELEVEN_POINTS"]
 
 # The devkit's thresholds, produced the way GluonCV produces them (0.30000000000000004, ...): the
 # comparisons ``recall >= t`` then agree to the last bit.
@@ -62,16 +62,11 @@ def voc07_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     float
         AP in [0, 1].
     """
-    recall = np.asarray(recall, dtype=np.float64)
-    precision = np.nan_to_num(np.asarray(precision, dtype=np.float64))
-    if recall.size == 0:
-        return 0.0
-    # Highest precision at or after each position = at any recall >= that position's recall.
-    best_after = np.maximum.accumulate(precision[::-1])[::-1]
-    first = np.searchsorted(recall, ELEVEN_POINTS, side="left")
+    points = _eleven_points(np.asarray(recall, dtype=np.float64),
+                            np.nan_to_num(np.asarray(precision, dtype=np.float64)))
     ap = 0.0
-    for index in first:
-        ap += (best_after[index] if index < recall.size else 0.0) / 11.0
+    for value in points:
+        ap += value / 11.0
     return float(ap)
 
 
@@ -88,11 +83,103 @@ def voc_area_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     float
         AP in [0, 1].
     """
-    rec = np.concatenate(([0.0], np.asarray(recall, dtype=np.float64), [1.0]))
-    pre = np.concatenate(([0.0], np.nan_to_num(np.asarray(precision, dtype=np.float64)), [0.0]))
+    return _area(np.asarray(recall, dtype=np.float64), np.nan_to_num(np.asarray(precision, dtype=np.float64)))
+
+
+def _eleven_points(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """(11,) highest precision at recall >= 0, 0.1, ..., 1 (0 where never reached); float64 inputs, no NaN."""
+    points = np.zeros(ELEVEN_POINTS.size)
+    if recall.size == 0:
+        return points
+    # Highest precision at or after each position = at any recall >= that position's recall.
+    best_after = np.maximum.accumulate(precision[::-1])[::-1]
+    first = recall.searchsorted(ELEVEN_POINTS, side="left")
+    reached = first < recall.size
+    points[reached] = best_after[first[reached]]
+    return points
+
+
+def _area(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Area under the precision envelope; float64 inputs, no NaN."""
+    rec = np.concatenate(([0.0], recall, [1.0]))
+    pre = np.concatenate(([0.0], precision, [0.0]))
     pre = np.maximum.accumulate(pre[::-1])[::-1]
     steps = np.flatnonzero(rec[1:] != rec[:-1])
     return float(np.sum((rec[steps + 1] - rec[steps]) * pre[steps + 1]))
+
+
+def ranked_curves(matches: np.ndarray, bounds: np.ndarray, n_pos: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`recall_precision` of every class at once.
+
+    Parameters
+    ----------
+    matches : (D,) int array
+        1 / 0 / -1 per detection, class after class, each class in descending score order: class
+        ``c`` is ``matches[bounds[c]:bounds[c + 1]]``.
+    bounds : (C + 1,) int array
+        Non-decreasing, ``bounds[0] == 0`` and ``bounds[-1] == D``.
+    n_pos : (C,) int array
+        Non-difficult ground truths per class.
+
+    Returns
+    -------
+    recall : (D,) float64 array
+        Cumulative recall inside each class; NaN for classes with ``n_pos == 0``.
+    precision : (D,) float64 array
+        Cumulative precision inside each class; 0 where no detection counts yet (only ignored
+        ones), which is how the APs treat that 0/0.
+    """
+    matches = np.asarray(matches)
+    bounds = np.asarray(bounds)
+    counts = np.diff(bounds)
+    # Integer cumulative counts inside each class: global sums minus the sum before the class.
+    tp = np.cumsum(matches == 1)
+    fp = np.cumsum(matches == 0)
+    tp -= np.repeat(np.concatenate(([0], tp))[bounds[:-1]], counts)
+    fp -= np.repeat(np.concatenate(([0], fp))[bounds[:-1]], counts)
+    seen = tp + fp
+    precision = np.divide(tp, seen, out=np.zeros(tp.size), where=seen > 0)
+    positives = np.repeat(np.asarray(n_pos), counts)
+    recall = np.divide(tp, positives, out=np.full(tp.size, np.nan), where=positives > 0)
+    return recall, precision
+
+
+def class_aps(recall: np.ndarray, precision: np.ndarray, bounds: np.ndarray, n_pos: np.ndarray,
+              use_07_metric: bool) -> np.ndarray:
+    """:func:`voc_ap` of every class from :func:`ranked_curves`' output, with the same numbers.
+
+    Parameters
+    ----------
+    recall, precision : (D,) float64 arrays
+        From :func:`ranked_curves`.
+    bounds : (C + 1,) int array
+        Class ``c`` is ``[bounds[c], bounds[c + 1])``.
+    n_pos : (C,) int array
+        Non-difficult ground truths per class; classes with none get NaN.
+    use_07_metric : bool
+        True for the 11-point VOC2007 AP, False for the area (VOC2010+) AP.
+
+    Returns
+    -------
+    (C,) float64 array
+    """
+    size = len(bounds) - 1
+    aps = np.full(size, np.nan)
+    classes = np.flatnonzero(np.asarray(n_pos) > 0).tolist()
+    edges = np.asarray(bounds).tolist()
+    if not use_07_metric:
+        for c in classes:
+            aps[c] = _area(recall[edges[c]:edges[c + 1]], precision[edges[c]:edges[c + 1]])
+        return aps
+    points = np.zeros((size, ELEVEN_POINTS.size))
+    for c in classes:
+        points[c] = _eleven_points(recall[edges[c]:edges[c + 1]], precision[edges[c]:edges[c + 1]])
+    # Summed point by point from 0, as voc07_ap does, so every class gets the same rounding.
+    ap = np.zeros(size)
+    for k in range(ELEVEN_POINTS.size):
+        ap += points[:, k] / 11.0
+    aps[classes] = ap[classes]
+    return aps
 
 
 def voc_ap(recall: Optional[np.ndarray], precision: Optional[np.ndarray], use_07_metric: bool) -> float:

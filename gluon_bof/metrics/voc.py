@@ -3,9 +3,12 @@
 Same interface and the same numbers as GluonCV's metrics of the same names, computed without a
 Python loop per detection or per (image, class):
 
-* ``update`` checks a batch with a few whole-array operations (about 10 µs for one image) and
-  stores one copy; ``get`` then handles all images at once, in runs of images small enough for
-  the CPU cache (and caches the result until the next ``update``).
+* ``update`` checks a batch at once (a few whole-array operations, or a plain-Python pass for a
+  table as small as one image with a few detections) and stores one flat copy, without the
+  detection rows that are padding in every image after the last real one. ``get`` reads all
+  updates back as one padded table (one masked assignment when updates differ in row counts, as
+  per-image updates do) and handles the images in runs small enough for the CPU cache; the result
+  is cached until the next ``update``.
 * Detections are ordered by class, then image, then descending score inside each (image, class),
   exactly as GluonCV's ``argsort()[::-1]`` orders them, ties included (:func:`_detection_order`,
   :func:`_large_tied_groups`, :func:`_resort_groups`). Each class is then one contiguous slice in
@@ -15,7 +18,8 @@ Python loop per detection or per (image, class):
   IoU reaches ``iou_thresh`` is ignored (-1) if that ground truth is difficult, a true positive if
   it is the first detection to claim it, else a false positive (:func:`match_detections`).
 * Each class's detections are sorted by score over the whole data set with the same argsort as
-  GluonCV, and the AP comes from :mod:`gluon_bof.metrics.ap`.
+  GluonCV; recall, precision and AP of every class then come from
+  :func:`gluon_bof.metrics.ap.ranked_curves` and :func:`gluon_bof.metrics.ap.class_aps`.
 
 What the edge cases yield:
 
@@ -33,10 +37,11 @@ import numpy as np
 from numpy.core import _multiarray_umath
 
 from . import ap as ap_lib
-from ._inputs import as_batch, check_batch_sizes, check_rows, quick_check
+from ._inputs import SMALL_TABLE, as_batch, check_batch_sizes, check_rows, quick_check, small_table_looks_valid
 
 # Without numpy's dispatch layer: ``update`` may run once per image.
 _concatenate = _multiarray_umath.concatenate
+_count_nonzero = _multiarray_umath.count_nonzero
 
 __all__ = ["VOCMApMetric", "VOC07MApMetric", "match_detections"]
 
@@ -302,61 +307,98 @@ def match_detections(
     return matches
 
 
-def _pad_rows(array: np.ndarray, rows: int, fill: float) -> np.ndarray:
-    """Pad axis 1 of ``array`` with ``fill`` up to ``rows``."""
-    if array.shape[1] == rows:
-        return array
-    return np.pad(array, [(0, 0), (0, rows - array.shape[1])] + [(0, 0)] * (array.ndim - 2),
-                  constant_values=fill)
+def _split_table(table: np.ndarray, layout: tuple) -> Tuple[Any, ...]:
+    """Boxes (B, N + M, 4), labels (B, N + M), scores (B, N), difficult (B, M) bool or None of a table.
 
-
-def _split_table(table: np.ndarray, layout: tuple) -> Tuple[np.ndarray, ...]:
-    """Boxes (B, N + M, 4), labels (B, N + M), scores (B, N), difficult (B, M) of one update's table."""
+    ``table`` is a run of B images in ``layout`` (see :class:`_StoredUpdates`).
+    """
     n, m, has_difficult, _, _, score_dtype = layout
     width = n + m
     boxes = np.ascontiguousarray(table[:, :4 * width]).reshape(table.shape[0], width, 4)
     labels = np.ascontiguousarray(table[:, 4 * width:5 * width])
     scores = np.ascontiguousarray(table[:, 5 * width:5 * width + n], dtype=score_dtype)
-    difficult = table[:, 5 * width + n:] != 0 if has_difficult else np.zeros((table.shape[0], m), bool)
+    difficult = table[:, 5 * width + n:] != 0 if has_difficult else None
     return boxes, labels, scores, difficult
 
 
-def _stack_updates(tables: List[np.ndarray], layouts: List[tuple]) -> Tuple[Any, ...]:
-    """All updates as one layout: ``(B, N + M)`` detection then ground-truth rows.
+def _table_width(layout: tuple) -> int:
+    """Values per image in a table of ``layout``: ``5 (N + M) + N [+ M]``."""
+    n, m, has_difficult = layout[:3]
+    return 5 * (n + m) + n + (m if has_difficult else 0)
+
+
+def _section_use(layout: tuple, has_difficult: bool) -> List[int]:
+    """Values a table row of ``layout`` holds in each section of the common row.
+
+    A table row is six sections (detection boxes, ground-truth boxes, detection labels,
+    ground-truth labels, scores, difficult flags); each fills the start of the same section of the
+    common row, in the same order, so the row's values land on the filled columns in order.
+    """
+    n_i, m_i, has_d = layout[:3]
+    return [4 * n_i, 4 * m_i, n_i, m_i, n_i] + ([m_i if has_d else 0] if has_difficult else [])
+
+
+class _StoredUpdates:
+    """All stored update tables seen as one table of one layout, read in runs of images.
+
+    Each ``update`` stores one ``(B_i, 5 (N_i + M_i) + N_i [+ M_i])`` table: per image, detection
+    boxes, ground-truth boxes (4 columns each), detection labels, ground-truth labels, scores and,
+    if given, difficult flags. Its layout is ``(N_i, M_i, has difficult flags, pred box dtype,
+    gt box dtype, score dtype)``. When every update has the same layout the tables are simply
+    stacked. Otherwise (e.g. one image per update, each with its own number of ground truths)
+    a run of images is read into the common layout (``N = max N_i``, ``M = max M_i``, -1 in
+    padding rows, difficult flags 0 in padding rows and where none were given) by one masked
+    assignment from the concatenated tables, not one pad per update.
 
     Parameters
     ----------
-    tables : list of (B_i, 5 (N_i + M_i) + N_i [+ M_i]) arrays
-        Per update and image: detection boxes, ground-truth boxes (4 columns each), detection
-        labels, ground-truth labels, scores and, if given, difficult flags.
-    layouts : list of ``(N_i, M_i, has difficult flags, pred box dtype, gt box dtype, score dtype)``
-
-    Returns
-    -------
-    boxes (B, N + M, 4), labels (B, N + M), scores (B, N), difficult (B, M) bool or None,
-    N, pred box dtype, gt box dtype
+    tables : list of 1-D arrays
+        One per update, in update order: its table, flattened.
+    layouts : list of tuple
+        Their layouts.
     """
-    if len(set(layouts)) == 1:
-        n, _, has_difficult, pred_dtype, gt_dtype, _ = layouts[0]
-        boxes, labels, scores, difficult = _split_table(np.concatenate(tables), layouts[0])
-        return boxes, labels, scores, difficult if has_difficult else None, n, pred_dtype, gt_dtype
-    # Row counts (or dtypes) differ between updates: split, pad each part to the largest, join.
-    n = max(layout[0] for layout in layouts)
-    m = max(layout[1] for layout in layouts)
-    pred_dtype = np.result_type(*[layout[3] for layout in layouts])
-    gt_dtype = np.result_type(*[layout[4] for layout in layouts])
-    score_dtype = np.result_type(*[layout[5] for layout in layouts])
-    parts = []
-    for table, layout in zip(tables, layouts):
-        b, l, sc, d = _split_table(table, layout)
-        n_i = layout[0]
-        parts.append((
-            np.concatenate((_pad_rows(b[:, :n_i], n, -1.0), _pad_rows(b[:, n_i:], m, -1.0)), axis=1),
-            np.concatenate((_pad_rows(l[:, :n_i], n, -1.0), _pad_rows(l[:, n_i:], m, -1.0)), axis=1),
-            _pad_rows(sc, n, -1.0).astype(score_dtype),
-            _pad_rows(d, m, False),
-        ))
-    return tuple(np.concatenate(p) for p in zip(*parts)) + (n, pred_dtype, gt_dtype)
+
+    def __init__(self, tables: List[np.ndarray], layouts: List[tuple]) -> None:
+        index = {layout: k for k, layout in enumerate(dict.fromkeys(layouts))}
+        widths = np.array([_table_width(layout) for layout in index])
+        kinds = np.fromiter(map(index.__getitem__, layouts), np.int64, len(layouts))
+        flat = np.concatenate(tables) if len(tables) > 1 else tables[0]
+        sizes = np.fromiter(map(len, tables), np.int64, len(tables)) // widths[kinds]
+        self.num_images = int(sizes.sum())
+        if len(index) == 1:
+            self.layout = layouts[0]
+            self._table = flat.reshape(self.num_images, int(widths[0]))
+            return
+        self._table = None
+        n = max(layout[0] for layout in index)
+        m = max(layout[1] for layout in index)
+        has_difficult = any(layout[2] for layout in index)
+        self.layout = (n, m, has_difficult) + tuple(
+            np.result_type(*{layout[k] for layout in index}) for k in (3, 4, 5))
+        self._sizes = [4 * n, 4 * m, n, m, n] + ([m] if has_difficult else [])
+        # Per image, values held in each section of the common row.
+        self._use = np.array([_section_use(layout, has_difficult) for layout in index])[np.repeat(kinds, sizes)]
+        # What the columns no update fills hold: -1 (padding rows), 0 in the difficult flags.
+        self._fill = np.full(sum(self._sizes), -1, dtype=flat.dtype)
+        self._fill[5 * (n + m) + n:] = 0
+        self._flat = flat
+        self._offsets = np.concatenate(([0], np.cumsum(np.repeat(widths[kinds], sizes))))
+
+    def rows(self, first: int, stop: int) -> np.ndarray:
+        """Images ``first .. stop - 1`` as a ``(stop - first, 5 (N + M) + N [+ M])`` table."""
+        if self._table is not None:
+            return self._table[first:stop]
+        stop = min(stop, self.num_images)
+        use = self._use[first:stop]
+        mask = np.empty((use.shape[0], self._fill.size), dtype=bool)
+        start = 0
+        for k, size in enumerate(self._sizes):
+            np.less(np.arange(size), use[:, k:k + 1], out=mask[:, start:start + size])
+            start += size
+        table = np.empty(mask.shape, dtype=self._flat.dtype)
+        table[:] = self._fill
+        table[mask] = self._flat[self._offsets[first]:self._offsets[stop]]
+        return table
 
 
 class VOCMApMetric:
@@ -391,10 +433,10 @@ class VOCMApMetric:
 
     def reset(self) -> None:
         """Forget everything accumulated by ``update``."""
-        # Per update, one table (see update) and its layout (see _stack_updates).
+        # Per update, its table (see update), flattened, and its layout (see _StoredUpdates).
         self._tables: List[np.ndarray] = []
         self._layouts: List[tuple] = []
-        self._cache: Optional[Tuple[List[Optional[np.ndarray]], List[Optional[np.ndarray]]]] = None
+        self._cache: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None
         self.num_images = 0
 
     def update(
@@ -448,19 +490,32 @@ class VOCMApMetric:
                 ["pred_bboxes", "pred_labels", "pred_scores", "gt_bboxes", "gt_labels", "gt_difficults"],
                 ["pred", "pred", "pred", "gt", "gt", "gt"],
             )
+        n, m = size[1], gt_size[1]
+        if n and size[0] and (pl[0, n - 1] < 0 if size[0] == 1 else _count_nonzero(pl[:, n - 1] < 0) == size[0]):
+            # Detectors pad to a fixed number of outputs: detection rows after the last one that is
+            # not padding in some image are dropped (kept rows keep their positions).
+            padding = pl[0] < 0 if size[0] == 1 else np.logical_and.reduce(pl < 0, axis=0)
+            last = n - 1 - int(padding[::-1].argmin())
+            n = 0 if padding[last] else last + 1
+            pb, pl, ps = pb[:, :n], pl[:, :n], ps[:, :n]
+            size = pl.shape
         # One row per image holding everything: detection and ground-truth boxes, labels, scores,
         # difficult flags. Checked in place, and kept (a copy: the caller may reuse its buffers).
-        n, m = size[1], gt_size[1]
         table = _concatenate((pb.reshape(size[0], 4 * n), gb.reshape(size[0], 4 * m), pl, gl, ps)
                              + (() if gd is None else (gd,)), axis=1)
         width = n + m
-        if not quick_check(table[:, :4 * width].reshape(size[0], width, 4), table[:, 4 * width:5 * width],
-                           self.num_classes, (table,)):
+        if table.size <= SMALL_TABLE and table.dtype.kind == "f":
+            looks_valid = small_table_looks_valid(table, width, self.num_classes)
+        else:
+            looks_valid = quick_check(table[:, :4 * width].reshape(size[0], width, 4),
+                                      table[:, 4 * width:5 * width], self.num_classes, (table,))
+        if not looks_valid:
             check_rows(pb, pl, ps, self.num_classes, ("pred_bboxes", "pred_labels", "pred_scores"))
             check_rows(gb, gl, np.zeros(gl.shape, np.float32) if gd is None else gd, self.num_classes,
                        ("gt_bboxes", "gt_labels", "gt_difficults"))
-        self._tables.append(table)
-        self._layouts.append((n, m, gd is not None, pb.dtype, gb.dtype, ps.dtype))
+        if table.size:  # images without any row contribute nothing
+            self._tables.append(table.reshape(-1))
+            self._layouts.append((n, m, gd is not None, pb.dtype, gb.dtype, ps.dtype))
         self.num_images += size[0]
         self._cache = None
 
@@ -469,7 +524,7 @@ class VOCMApMetric:
               rows: int, gt_dtype: np.dtype) -> Tuple[Tuple[np.ndarray, ...], Tuple[np.ndarray, ...]]:
         """Valid detections (class, image, GluonCV's order) and ground truths (image, row order).
 
-        Parameters are a run of B images of :func:`_stack_updates`'s layout. Returns
+        Parameters are a run of B images from :func:`_split_table`. Returns
         ``(image, label, score, at, group)`` for the detections, ``at`` being each one's row in
         ``boxes.reshape(-1, 4)`` and ``group`` ``label * B + image``, and
         ``(image, label, difficult, boxes)`` for the ground truths; image indices count from the
@@ -492,67 +547,70 @@ class VOCMApMetric:
               gt_box if gt_box.dtype == gt_dtype else gt_box.astype(gt_dtype))
         return (image, label, score, at, group), gt
 
-    def _per_class(self) -> Tuple[List[Optional[np.ndarray]], List[Optional[np.ndarray]]]:
-        """Recall and precision arrays per class (None when undefined), matching everything once."""
+    def _per_class(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every class's ranked curves, matching everything once (cached until the next ``update``).
+
+        Returns ``(recall, precision, bounds, n_pos)`` as :func:`gluon_bof.metrics.ap.ranked_curves`
+        takes and returns them: class ``c`` is ``[bounds[c], bounds[c + 1])`` of the (D,) curves.
+        """
         if self._cache is not None:
             return self._cache
         if not self._tables:
             size = self.num_classes or 0
-            return [None] * size, [None] * size
-        boxes, labels, scores, difficult, rows, pred_dtype, gt_dtype = _stack_updates(self._tables, self._layouts)
-        size = self.num_classes if self.num_classes is not None else int(labels.max(initial=-1)) + 1
+            return np.zeros(0), np.zeros(0), np.zeros(size + 1, np.int64), np.zeros(size, np.int64)
+        stored = _StoredUpdates(self._tables, self._layouts)
+        rows, columns, _, pred_dtype, gt_dtype, _ = stored.layout
+        # Without class names the classes are 0 .. the largest label seen, found run by run.
+        size = self.num_classes or 0
         n_pos = np.zeros(size, dtype=np.int64)
         score_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
         match_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
         # Images are handled in runs of about 64k detection rows, whose intermediate arrays stay in
         # the CPU cache; every step before the final per-class sort is per image anyway.
-        step = max(1, _CHUNK_ROWS // max(1, labels.shape[1]))
-        for first in range(0, labels.shape[0], step):
-            part = slice(first, first + step)
-            (image, label, score, at, group), gt = self._flat(
-                boxes[part], labels[part], scores[part], None if difficult is None else difficult[part],
-                rows, gt_dtype)
-            matches = match_detections(image, label, boxes[part].reshape(-1, 4), *gt,
+        step = max(1, _CHUNK_ROWS // max(1, rows + columns))
+        for first in range(0, stored.num_images, step):
+            boxes, labels, scores, difficult = _split_table(stored.rows(first, first + step), stored.layout)
+            if self.num_classes is None and labels.size and labels.max() >= size:
+                grow = int(labels.max()) + 1 - size
+                n_pos = np.concatenate((n_pos, np.zeros(grow, np.int64)))
+                score_parts += [[] for _ in range(grow)]
+                match_parts += [[] for _ in range(grow)]
+                size += grow
+            (image, label, score, at, group), gt = self._flat(boxes, labels, scores, difficult, rows, gt_dtype)
+            matches = match_detections(image, label, boxes.reshape(-1, 4), *gt,
                                        iou_thresh=self.iou_thresh, pred_box_index=at,
-                                       pred_box_dtype=pred_dtype, pred_key=(labels[part].shape[0], group))
+                                       pred_box_dtype=pred_dtype, pred_key=(labels.shape[0], group))
             n_pos += np.bincount(gt[1][~gt[2]], minlength=size)
             bounds = np.searchsorted(label, np.arange(size + 1)).tolist()
             for c in range(size):
                 if bounds[c] < bounds[c + 1]:
                     score_parts[c].append(score[bounds[c]:bounds[c + 1]])
                     match_parts[c].append(matches[bounds[c]:bounds[c + 1]])
-        recalls: List[Optional[np.ndarray]] = [None] * size
-        precisions: List[Optional[np.ndarray]] = [None] * size
+        # Each class's detections in GluonCV's accumulation order are exactly the array GluonCV
+        # argsorts, so this argsort puts tied scores in its order.
+        ranked = []
         for c in range(size):
-            if not score_parts[c] and n_pos[c] == 0:
-                continue
             if score_parts[c]:
-                # The class's detections in GluonCV's accumulation order: exactly the array
-                # GluonCV argsorts, so ties come out in its order.
                 class_scores = np.concatenate(score_parts[c])
-                ranked = np.concatenate(match_parts[c])[class_scores.argsort()[::-1]]
-            else:
-                ranked = np.zeros(0, dtype=np.int8)
-            recalls[c], precisions[c] = ap_lib.recall_precision(ranked, int(n_pos[c]))
-        self._cache = (recalls, precisions)
+                ranked.append(np.concatenate(match_parts[c])[class_scores.argsort()[::-1]])
+        counts = [sum(part.size for part in parts) for parts in score_parts]
+        bounds = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
+        matches = np.concatenate(ranked) if ranked else np.zeros(0, np.int8)
+        recall, precision = ap_lib.ranked_curves(matches, bounds, n_pos)
+        self._cache = (recall, precision, bounds, n_pos)
         return self._cache
 
     def pr_curves(self) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
         """Recall and precision (NaN as 0) per class that has ground truth: ``{class: (rec, prec)}``."""
-        recalls, precisions = self._per_class()
+        recall, precision, bounds, n_pos = self._per_class()
         return {
-            c: (rec, np.nan_to_num(prec))
-            for c, (rec, prec) in enumerate(zip(recalls, precisions))
-            if rec is not None
+            c: (recall[bounds[c]:bounds[c + 1]], precision[bounds[c]:bounds[c + 1]])
+            for c in np.flatnonzero(n_pos > 0).tolist()
         }
 
     def class_aps(self) -> np.ndarray:
         """AP per class, shape (C,), NaN for classes without (non-difficult) ground truth."""
-        recalls, precisions = self._per_class()
-        return np.array(
-            [ap_lib.voc_ap(r, p, self.use_07_metric) for r, p in zip(recalls, precisions)],
-            dtype=np.float64,
-        )
+        return ap_lib.class_aps(*self._per_class(), use_07_metric=self.use_07_metric)
 
     def get(self) -> Tuple[List[str], List[float]]:
         """``(names, values)``: one AP per class then ``'mAP'``, the mean of the non-NaN APs."""

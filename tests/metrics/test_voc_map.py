@@ -225,3 +225,117 @@ def test_parity_across_get_chunks(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         assert_same(ours.get(), theirs.get())
+
+
+def unpadded_images(rng, images, dets, classes, decimals=2, max_gt=6):
+    """Per image, unpadded float32 arrays (pred boxes, labels, scores, gt boxes, labels, difficult).
+
+    ``dets`` is an inclusive (lo, hi) range of detections per image; 60% lie near an object.
+    """
+    out = []
+    for _ in range(images):
+        m = int(rng.integers(1, max_gt + 1))
+        xy = rng.uniform(0, 300, (m, 2))
+        gt_boxes = np.concatenate([xy, xy + rng.uniform(3, 120, (m, 2))], axis=1)
+        gt_labels = rng.integers(0, classes, 3)[rng.integers(0, 3, m)]
+        n = int(rng.integers(dets[0], dets[1] + 1))
+        src = rng.integers(0, m, n)
+        xy = rng.uniform(0, 300, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(3, 120, (n, 2))], axis=1)
+        jitter = gt_boxes[src] + rng.normal(0, 5, (n, 4))
+        jitter = np.concatenate([np.minimum(jitter[:, :2], jitter[:, 2:]), np.maximum(jitter[:, :2], jitter[:, 2:])], 1)
+        near = rng.random(n) < 0.6
+        boxes = np.where(near[:, None], jitter, boxes)
+        labels = np.where(near, gt_labels[src], rng.integers(0, classes, n))
+        scores = np.round(rng.random(n), decimals) if decimals else rng.random(n)
+        out.append(tuple(a.astype(np.float32) for a in
+                         (boxes, labels, scores, gt_boxes, gt_labels, rng.random(m) < 0.15)))
+    return out
+
+
+def padded_batches(images, batch, rows=None):
+    """Batches padded with -1 to the batch's largest counts (detections to ``rows`` if given)."""
+    for start in range(0, len(images), batch):
+        part = images[start:start + batch]
+        n = rows or max(len(p[1]) for p in part)
+        m = max(len(p[4]) for p in part)
+        b = len(part)
+        arrays = [np.full(shape, -1, np.float32) for shape in [(b, n, 4), (b, n), (b, n), (b, m, 4), (b, m), (b, m)]]
+        for k, image in enumerate(part):
+            for array, values in zip(arrays, image):
+                array[k, :len(values)] = values
+        yield arrays
+
+
+def run_batches(ours, theirs, batches):
+    for arrays in batches:
+        ours.update(*arrays)
+        theirs.update(*arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return ours.get(), theirs.get()
+
+
+BOTH_METRICS = [(VOC07MApMetric, "VOC07MApMetric"), (VOCMApMetric, "VOCMApMetric")]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("ours_cls,theirs_name", BOTH_METRICS)
+@pytest.mark.parametrize("case,batch,rows", [
+    # (images, detections per image, classes): one update per image, as in a per-image loop
+    ((300, (60, 60), 20), 1, None),   # every update has its own number of ground truths
+    ((200, (5, 5), 20), 1, None),     # a tiny evaluation
+    ((200, (5, 5), 20), 16, None),
+    ((600, (0, 2), 20), 1, None),     # detection-sparse: many images and classes without detections
+    ((600, (0, 2), 20), 16, None),
+    ((600, (0, 2), 20), 1, 100),      # the same, in 100-row outputs padded with -1
+    ((600, (0, 2), 20), 16, 100),
+    ((300, (50, 50), 2), 1, None),    # few classes: large tied groups in every image
+])
+def test_parity_on_small_sparse_and_per_image_evaluations(ours_cls, theirs_name, case, batch, rows):
+    images, dets, classes = case
+    names = ["c%d" % i for i in range(classes)]
+    data = unpadded_images(np.random.default_rng(images + dets[1] + classes), images, dets, classes)
+    ours, theirs = run_batches(ours_cls(0.5, names), getattr(gluoncv_voc, theirs_name)(0.5, names),
+                               padded_batches(data, batch, rows))
+    assert_same(ours, theirs)
+    assert 0.0 < ours[1][-1] < 1.0
+
+
+@pytest.mark.oracle
+def test_parity_when_updates_mix_empty_batches_missing_flags_and_dtypes(monkeypatch):
+    """Per-image updates whose layouts all differ: no rows at all, detections or ground truths only,
+    no difficult flags, float64 boxes; with no class names, the largest class is first met in the
+    ground truths of the last run of images that ``get`` handles."""
+    import gluon_bof.metrics.voc as voc
+
+    rng = np.random.default_rng(41)
+    data = unpadded_images(rng, 80, (0, 12), 6)
+    last = list(data[-1])
+    last[4] = last[4].copy()
+    last[4][0] = 9  # class 9: one ground truth, never detected
+    data[-1] = tuple(last)
+    ours, theirs = VOC07MApMetric(), gluoncv_voc.VOC07MApMetric()
+    e4, e = np.zeros((1, 0, 4), np.float32), np.zeros((1, 0), np.float32)
+    for k, arrays in enumerate(padded_batches(data, 1)):
+        if k % 9 == 0:
+            empty = [e4, e, e, e4, e, e]
+            ours.update(*empty)
+            theirs.update(*empty)
+        if k % 5 == 1:
+            arrays[5] = None
+        if k % 7 == 2:
+            arrays[0], arrays[3] = arrays[0].astype(np.float64), arrays[3].astype(np.float64)
+        if k % 11 == 3:
+            arrays[:3] = [np.zeros((1, 0, 4), np.float32), e, e]  # ground truths only
+        ours.update(*arrays)
+        theirs.update(*arrays)
+    monkeypatch.setattr(voc, "_CHUNK_ROWS", 60)  # runs of 3 images
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        names, values = ours.get()
+        _, their_map = theirs.get()
+    assert names == [str(c) for c in range(10)] + ["mAP"]
+    assert values[9] == 0.0 and np.isnan(values[6:9]).all()
+    assert values[-1] == pytest.approx(their_map, abs=1e-9)
+    assert ours.num_images == 80 + 9
