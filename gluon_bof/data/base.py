@@ -130,6 +130,8 @@ def image_header(path: str) -> Tuple[int, int, str, int]:
 
     if not os.path.exists(path):
         raise file_error("image_missing", path, "the image file does not exist")
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # PIL refuses aerial/medical sizes as "decompression bombs"; only the header is read
     try:
         with Image.open(path) as im:
             width, height = im.size
@@ -137,6 +139,8 @@ def image_header(path: str) -> Tuple[int, int, str, int]:
             orientation = int(im.getexif().get(0x0112, 1) or 1) if im.format == "JPEG" else 1
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise file_error("image_unreadable", path, "cannot read the image header (%s)" % e) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return width, height, mode, orientation
@@ -236,6 +240,16 @@ class DetectionDataset:
 
     def image_path(self, idx: int) -> str:
         return self._image_paths[idx]
+
+    @property
+    def max_objects(self) -> int:
+        """At least the number of objects (label rows) of any item: exact for annotated datasets, a
+        bound for generated ones; 0 for a dataset without objects.
+
+        Detectors whose target sampler has a fixed ground-truth capacity (Faster R-CNN's
+        ``max_num_gt``) size it from this number, so images with hundreds of boxes train.
+        """
+        return max((len(self.label(i)) for i in range(len(self))), default=0)
 
     def read_image(self, idx: int, log: Optional[ProblemLog] = None) -> np.ndarray:
         """The ``HxWx3 uint8`` RGB image of item ``idx``, checked against the annotated size."""

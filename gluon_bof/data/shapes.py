@@ -258,6 +258,11 @@ class ShapesDetection(DetectionDataset):
     def _load_label(self, idx: int) -> np.ndarray:
         return self.generate(idx)[1]
 
+    @property
+    def max_objects(self) -> int:
+        """The ``max_objects`` argument: a bound known without drawing every image."""
+        return self._max_objects
+
     def read_image(self, idx: int, log=None) -> np.ndarray:
         return self.generate(idx)[0]
 

@@ -53,6 +53,7 @@ RULES: Dict[str, Tuple[str, str]] = {
     "empty_image_skipped": (NOTE, "image without usable objects left out (skip_empty=True)"),
     # image files
     "image_missing": (ERROR, "the image file does not exist"),
+    "image_ambiguous": (ERROR, "several image files share the id (a.jpg and a.png): give the extension"),
     "image_unreadable": (ERROR, "the image file cannot be decoded (not an image, or corrupt)"),
     "image_truncated": (ERROR, "the image file is truncated"),
     "image_grayscale": (NOTE, "grayscale image: converted to RGB"),

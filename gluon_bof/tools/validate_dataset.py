@@ -6,6 +6,7 @@ Examples::
         --splits 2007_trainval,2012_trainval
     python -m gluon_bof.tools.validate_dataset --dataset coco --root ~/.mxnet/datasets/coco \\
         --splits instances_val2017 --no-images
+    python -m gluon_bof.tools.validate_dataset --dataset custom --root ~/data --splits MyData_train,MyData_val
     python -m gluon_bof.tools.validate_dataset --dataset shapes --num-images 200
 
 Annotations are parsed with the datasets' own rules (see ``docs/datasets.md``), collecting problems
@@ -31,11 +32,16 @@ def build_dataset(args: argparse.Namespace):
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DatasetWarning)
-        if args.dataset == "voc":
-            from ..data.voc import VOCDetection
+        if args.dataset in ("voc", "custom"):
+            from ..data.voc import VOCDetection, collect_voc_classes
 
             splits = parse_voc_splits(args.splits or "2007_trainval,2012_trainval")
-            return VOCDetection(args.root, splits=splits, classes=classes, image_ext=args.image_ext, strict=False)
+            if args.dataset == "custom" and not classes:
+                classes = list(collect_voc_classes(args.root, splits))
+                print("--classes not given: %d classes collected from the annotations: --classes %s"
+                      % (len(classes), ",".join(classes)))
+            image_ext = args.image_ext or (".jpg" if args.dataset == "voc" else "auto")
+            return VOCDetection(args.root, splits=splits, classes=classes, image_ext=image_ext, strict=False)
         if args.dataset == "coco":
             from ..data.coco import COCODetection
 
@@ -105,20 +111,24 @@ def missing_class_errors(classes: Sequence[str], counts: Sequence[int], unknown:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gluon_bof.tools.validate_dataset",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, choices=("voc", "coco", "shapes"))
-    parser.add_argument("--root", help="dataset root (voc: the folder holding VOC2007/...; coco: the folder "
-                                       "holding annotations/)")
-    parser.add_argument("--splits", help="voc: 2007_trainval,2012_trainval (default); coco: "
-                                         "instances_train2017 (default),instances_val2017")
-    parser.add_argument("--classes", help="comma-separated class list (voc: custom classes; coco: expected names)")
-    parser.add_argument("--image-ext", default=".jpg", help="voc: extension of the files in JPEGImages")
+    parser.add_argument("--dataset", required=True, choices=("voc", "custom", "coco", "shapes"),
+                        help="as the training scripts' --dataset (custom: a VOC-layout folder of your own)")
+    parser.add_argument("--root", help="dataset root (voc, custom: the folder holding VOC2007/ or your folder; "
+                                       "coco: the folder holding annotations/)")
+    parser.add_argument("--splits", help="voc, custom: 2007_trainval,2012_trainval (default), e.g. MyData_train; "
+                                         "coco: instances_train2017 (default),instances_val2017")
+    parser.add_argument("--classes", help="comma-separated class list, matched ignoring case (voc, custom; custom "
+                                          "default: every name in the annotations); coco: expected names")
+    parser.add_argument("--image-ext", default=None,
+                        help="voc, custom: extension of the files in JPEGImages, or auto: find each image by its "
+                             "id among .jpg .jpeg .png .bmp .tif .tiff (default: .jpg for voc, auto for custom)")
     parser.add_argument("--no-images", action="store_true", help="do not decode images (annotations only)")
     parser.add_argument("--num-images", type=int, default=100, help="shapes: number of images")
     parser.add_argument("--seed", type=int, default=0, help="shapes: dataset seed")
     parser.add_argument("--split", default="train", help="shapes: train, val or test")
     parser.add_argument("--max-examples", type=int, default=3, help="example files shown per rule")
     args = parser.parse_args(argv)
-    if args.dataset in ("voc", "coco") and not args.root:
+    if args.dataset in ("voc", "custom", "coco") and not args.root:
         parser.error("--root is required for --dataset %s" % args.dataset)
     try:
         dataset = build_dataset(args)
@@ -139,7 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("class names not in `classes`: " + ", ".join("%s (%d)" % kv for kv in unknown.most_common()))
     print(log.summary(args.max_examples))
     missing = (missing_class_errors(dataset.classes, counts, [u.strip("'\"") for u in unknown])
-               if args.classes else [])
+               if args.classes or args.dataset == "custom" else [])
     for message in missing:
         print("ERROR: " + message)
     errors = len(log.errors()) + len(missing)

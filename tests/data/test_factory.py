@@ -1,4 +1,6 @@
 """--dataset names -> (train, val) datasets, as the training scripts build them."""
+import os
+
 import pytest
 
 from gluon_bof.data.factory import build_datasets
@@ -6,6 +8,9 @@ from gluon_bof.data.shapes import ShapesDetection
 from gluon_bof.data.validation import DatasetError
 from gluon_bof.data.voc import parse_voc_splits
 from gluon_bof.recipes.cli import parse_size_range
+
+import photo_folder
+from photo_folder import write_photo_folder
 
 
 def test_voc_splits_parse_and_reject_malformed_entries():
@@ -48,12 +53,36 @@ def test_shapes_written_as_voc_is_read_back_as_custom(tmp_path):
     assert train[0][1].shape[1] == 6
 
 
-def test_custom_needs_classes_and_root_and_unknown_names_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="--classes"):
-        build_datasets("custom", str(tmp_path))
+def test_custom_needs_a_root_and_unknown_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="--dataset-root"):
         build_datasets("custom", None, ["a"])
     with pytest.raises(ValueError, match="unknown dataset 'kitti'"):
         build_datasets("kitti")
     with pytest.raises(DatasetError, match="trainval.txt"):
         build_datasets("voc", str(tmp_path))
+    with pytest.raises(DatasetError, match=r"trainval\.txt \[split_missing\]"):
+        build_datasets("custom", str(tmp_path))  # classes are collected only from splits that exist
+
+
+def test_custom_without_classes_collects_them_from_train_and_val(tmp_path):
+    write_photo_folder(str(tmp_path), {"train": 6, "val": 3}, crowded_split="val")
+    train, val = build_datasets("custom", str(tmp_path), None, "MyData_train", "MyData_val")
+    present = sorted({photo_folder.CLASSES[int(c)] for ds in (train, val) for i in range(len(ds))
+                      for c in ds.label(i)[:, 4]})
+    # sorted, spelled as most annotations spell them (one box is written RECTANGLE, 300 Rectangle)
+    assert train.classes == val.classes == tuple(sorted(present))
+    assert "Rectangle" in train.classes and "RECTANGLE" not in train.classes
+    _, val_only = build_datasets("custom", str(tmp_path), None, val_splits="MyData_val", train=False)
+    assert val_only.classes == val.classes  # the evaluation script finds the same list
+
+
+@pytest.mark.filterwarnings("ignore::gluon_bof.data.validation.DatasetWarning")
+def test_custom_finds_png_images_by_id_and_voc_keeps_jpg(tmp_path):
+    write_photo_folder(str(tmp_path), {"train": 2, "val": 1})
+    train, _ = build_datasets("custom", str(tmp_path), ["circle", "Rectangle"], "MyData_train", "MyData_val")
+    assert [os.path.basename(train.image_path(i)) for i in range(2)] == ["train_000.png", "train_001.png"]
+    assert train.classes == ("circle", "Rectangle")
+    with pytest.raises(DatasetError, match=r"train_000\.jpg \[image_missing"):
+        build_datasets("voc", str(tmp_path), ["circle"], "MyData_train", "MyData_val")  # GluonCV's .jpg
+    train, _ = build_datasets("voc", str(tmp_path), ["circle"], "MyData_train", "MyData_val", image_ext="png")
+    assert train[0][0].shape[2] == 3

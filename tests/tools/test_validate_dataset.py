@@ -129,3 +129,35 @@ def test_an_empty_split_names_its_list_file(capsys, tmp_path):
     code, out = run(capsys, "--dataset", "voc", "--root", str(tmp_path), "--splits", "2007_test", "--classes", SHAPES)
     assert code == 1
     assert empty in out and "[split_empty]" in out and "lists no image id" in out
+
+
+def _photo_folder(root, **kwargs):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+    from photo_folder import write_photo_folder
+
+    return write_photo_folder(root, **kwargs)
+
+
+def test_custom_folder_of_png_photos_with_capitalised_names_is_usable(capsys, tmp_path):
+    _photo_folder(str(tmp_path), splits={"train": 6, "val": 2}, mixed_extensions=True, large=(3000, 2000),
+                  crowded_split="val")
+    code, out = run(capsys, "--dataset", "custom", "--root", str(tmp_path), "--splits", "MyData_train,MyData_val")
+    assert code == 0, out
+    collected = out.split("--classes not given: ")[1].split("\n")[0]
+    assert collected.startswith("%d classes collected from the annotations: --classes " % len(collected.split(",")))
+    assert "Rectangle: " in out and "RECTANGLE" not in out and "9 items" in out  # 6 + 2 + the crowded one
+    assert "image_alpha" in out and "image_grayscale" in out and "USABLE: 3 problem(s)" in out  # notes only: 2 RGBA, 1 gray
+    # the images are PNG (and others): the VOC default, .jpg, finds none of them, --image-ext names one
+    code, out = run(capsys, "--dataset", "voc", "--root", str(tmp_path), "--splits", "MyData_val", "--classes",
+                    "circle,rectangle", "--no-images")
+    assert code == 1 and "image_missing" in out and " 3 in     3 file(s)" in out
+    code, out = run(capsys, "--dataset", "voc", "--root", str(tmp_path), "--splits", "MyData_val", "--classes",
+                    "rectangle", "--image-ext", ".png")
+    assert code == 0 and "rectangle: 3" in out
+
+
+def test_custom_class_without_objects_is_reported(capsys, tmp_path):
+    _photo_folder(str(tmp_path), splits={"train": 3}, crowded_split="train")
+    code, out = run(capsys, "--dataset", "custom", "--root", str(tmp_path), "--splits", "MyData_train", "--classes",
+                    "Rectangle,Unicorn")
+    assert code == 1 and "class 'Unicorn' of --classes has no object in the annotations" in out
