@@ -28,7 +28,7 @@ from typing import Iterable, List, Optional, Sequence
 
 from mxnet import lr_scheduler as _mx_lr_scheduler
 
-__all__ = ["MODES", "LRScheduler", "LRSequential", "build_lr_scheduler"]
+__all__ = ["MODES", "LRScheduler", "LRSequential", "RCNNScheduler", "build_lr_scheduler"]
 
 MODES = ("constant", "step", "linear", "poly", "cosine")
 # Modes that interpolate from base_lr to target_lr over the stage: they divide by (niters - 1).
@@ -389,3 +389,95 @@ def build_lr_scheduler(lr: float, epochs: int, iters_per_epoch: int, lr_mode: st
     main = LRScheduler(lr_mode, base_lr=lr, target_lr=target_lr, niters=main_len, power=power,
                        step_iter=step_iter, step_factor=lr_decay)
     return LRSequential([warmup, main])
+
+
+class RCNNScheduler(_mx_lr_scheduler.LRScheduler):
+    """GluonCV's Faster R-CNN learning rate (``train_faster_rcnn.py``), as an optimizer schedule.
+
+    That script sets the rate by hand, per iteration ``i`` (0-based within the epoch) of epoch ``e``:
+
+    * at the start of each epoch, every decay epoch ``s <= e`` not yet applied multiplies the rate by
+      ``lr_decay``;
+    * in epoch 0 only, for ``i <= warmup_iters``, the rate is ``base * (f * (1 - i / W) + i / W)``
+      with ``base`` the rate at the start of epoch 0 and ``f = warmup_factor``. A warmup longer than
+      epoch 0 stops at the end of epoch 0 and the partial rate carries on (decays multiply it).
+
+    The update with optimizer index ``u`` (the first ``trainer.step`` is 1) is GluonCV's iteration
+    ``u - 1``, so both use the same rate at every update. ``mode`` other than ``'step'`` (the paper's
+    cosine row, which GluonCV's script lacks) multiplies the same warmup factor into
+    ``LRScheduler(mode, base_lr=lr, niters=epochs * iters_per_epoch)`` at iteration ``u - 1``.
+
+    Parameters
+    ----------
+    lr : float
+        Base rate, > 0.
+    epochs, iters_per_epoch : int
+        Run length; both > 0.
+    mode : {'step', 'cosine', 'poly', 'linear', 'constant'}
+    lr_decay : float
+        Step factor, > 0.
+    lr_decay_epoch : sequence of int
+        Absolute epochs at whose start the rate decays (step mode).
+    warmup_iters : float
+        Warmup length in iterations; <= 0 means none (GluonCV's ``--lr-warmup -1``).
+    warmup_factor : float
+        Rate factor at iteration 0 of the warmup, in (0, 1].
+    """
+
+    def __init__(self, lr: float, epochs: int, iters_per_epoch: int, mode: str = "step", lr_decay: float = 0.1,
+                 lr_decay_epoch: Sequence[int] = (), warmup_iters: float = -1, warmup_factor: float = 1.0 / 3,
+                 power: float = 2) -> None:
+        owner = "RCNNScheduler"
+        lr = _finite(lr, "lr", owner, minimum=0.0, strict=True)
+        super().__init__(base_lr=lr)
+        self.epochs = _count(epochs, "epochs", owner)
+        self.iters_per_epoch = _count(iters_per_epoch, "iters_per_epoch", owner)
+        if self.epochs == 0 or self.iters_per_epoch == 0:
+            raise ValueError(f"{owner}: epochs and iters_per_epoch must be > 0, got {epochs}, {iters_per_epoch}")
+        if mode not in MODES:
+            raise ValueError(f"{owner}: mode must be one of {', '.join(MODES)}; got {mode!r}")
+        self.lr_decay = _finite(lr_decay, "lr_decay", owner, minimum=0.0, strict=True)
+        self.steps = sorted(_count(e, f"lr_decay_epoch[{i}]", owner) for i, e in enumerate(lr_decay_epoch))
+        self.warmup_iters = _finite(warmup_iters, "warmup_iters", owner)
+        self.warmup_factor = _finite(warmup_factor, "warmup_factor", owner, minimum=0.0, strict=True)
+        if self.warmup_factor > 1:
+            raise ValueError(f"{owner}: warmup_factor must be in (0, 1], got {warmup_factor}")
+        self.mode = mode
+        total = self.epochs * self.iters_per_epoch
+        self.main = None if mode == "step" else LRScheduler(mode, base_lr=lr, niters=max(total, 2), power=power)
+        self.learning_rate = lr
+
+    def _warmup(self, epoch: int, i: int) -> float:
+        """The warmup factor in force at iteration ``i`` of ``epoch``."""
+        if self.warmup_iters <= 0:
+            return 1.0
+        last = i if epoch == 0 else self.iters_per_epoch - 1
+        last = min(last, int(math.floor(self.warmup_iters)))
+        alpha = last / self.warmup_iters
+        return self.warmup_factor * (1 - alpha) + alpha
+
+    def rate_at_iteration(self, iteration: int) -> float:
+        """GluonCV's rate at global iteration ``iteration`` (0-based)."""
+        total = self.epochs * self.iters_per_epoch
+        iteration = min(max(int(iteration), 0), total - 1)
+        epoch, i = divmod(iteration, self.iters_per_epoch)
+        if self.main is not None:
+            return self.main(iteration) * self._warmup(epoch, i)
+        rate = self.base_lr
+        for s in self.steps:
+            if s <= 0:
+                rate *= self.lr_decay
+        rate = rate * self._warmup(epoch, i)
+        for s in self.steps:
+            if 0 < s <= epoch:
+                rate *= self.lr_decay
+        return rate
+
+    def __call__(self, num_update: int) -> float:
+        """Learning rate at update index ``num_update`` (the optimizer's first update is 1)."""
+        self.learning_rate = self.rate_at_iteration(num_update - 1)
+        return self.learning_rate
+
+    def __repr__(self) -> str:
+        return (f"RCNNScheduler(lr={self.base_lr:g}, mode={self.mode!r}, steps={self.steps}, "
+                f"warmup_iters={self.warmup_iters:g}, warmup_factor={self.warmup_factor:g})")

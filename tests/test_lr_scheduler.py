@@ -395,3 +395,62 @@ def test_trainer_resumes_schedule_from_saved_states(tmp_path):
     assert resumed == uninterrupted
     assert resumed == [sched(u) for u in range(10, 14)]
     assert not math.isclose(resumed[0], sched(1))
+
+
+def _gluoncv_rcnn_rates(lr, epochs, iters, steps, decay, warmup, factor):
+    """Per-iteration rates of GluonCV's train_faster_rcnn.py: decays at epoch start, warmup in epoch 0
+    through trainer.set_learning_rate, one trainer.step per iteration."""
+    import mxnet as mx
+    p = mx.gluon.Parameter("w", shape=(1,))
+    p.initialize()
+    trainer = mx.gluon.Trainer([p], "sgd", {"learning_rate": lr})
+    lr_steps = sorted(float(s) for s in steps)
+    rates = []
+    for epoch in range(epochs):
+        while lr_steps and epoch >= lr_steps[0]:
+            trainer.set_learning_rate(trainer.learning_rate * decay)
+            lr_steps.pop(0)
+        base_lr = trainer.learning_rate
+        for i in range(iters):
+            if epoch == 0 and i <= warmup:
+                alpha = i / warmup
+                new_lr = base_lr * (factor * (1 - alpha) + alpha)
+                if new_lr != trainer.learning_rate:
+                    trainer.set_learning_rate(new_lr)
+            rates.append(trainer.learning_rate)
+    return rates
+
+
+@pytest.mark.parametrize("warmup, steps", [(7.0, [2, 4]), (13.0, [0, 3]), (-1.0, [1, 3]), (4.5, [2])])
+def test_rcnn_scheduler_equals_gluoncv_per_update(warmup, steps):
+    """Warmup (shorter and longer than epoch 0, fractional) and decays at GluonCV's exact updates,
+    driven through a real Trainer (the first step is update 1)."""
+    import mxnet as mx
+    from gluon_bof.lr_scheduler import RCNNScheduler
+    epochs, iters, lr = 5, 10, 0.01
+    expected = _gluoncv_rcnn_rates(lr, epochs, iters, steps, 0.1, warmup, 1.0 / 3)
+    p = mx.gluon.Parameter("w", shape=(1,))
+    p.initialize()
+    sched = RCNNScheduler(lr, epochs, iters, "step", 0.1, steps, warmup, 1.0 / 3)
+    trainer = mx.gluon.Trainer([p], "sgd", {"learning_rate": lr, "lr_scheduler": sched})
+    used = []
+    for _ in range(epochs * iters):
+        with mx.autograd.record():
+            loss = p.data() * 1
+        loss.backward()
+        trainer.step(1)
+        used.append(trainer.learning_rate)  # scheduler(num_update) of the step just taken
+    np.testing.assert_allclose(used, expected, rtol=1e-12)
+    if warmup > iters:  # GluonCV keeps the partial warmup rate after epoch 0
+        assert used[iters] == pytest.approx(expected[iters - 1])
+        assert used[iters] < lr * 0.1 ** sum(s <= 1 for s in steps)
+
+
+def test_rcnn_scheduler_cosine_with_warmup_and_bad_arguments():
+    from gluon_bof.lr_scheduler import RCNNScheduler
+    s = RCNNScheduler(0.02, 2, 5, "cosine", warmup_iters=4, warmup_factor=0.5)
+    assert s(1) == pytest.approx(0.01)                       # iteration 0: factor 0.5 of the cosine start
+    assert s(5) == pytest.approx(0.02 * (1 + np.cos(np.pi * 4 / 9)) / 2)
+    assert s(10) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="warmup_factor must be in \\(0, 1\\]"):
+        RCNNScheduler(0.02, 2, 5, warmup_factor=2.0)

@@ -17,6 +17,7 @@ import numpy as np
 from mxnet import gluon
 
 from ..engine import dist_info
+from . import weights as _weights
 from ..engine.context import norm_layer_for
 from ..engine.evaluate import Detections, clip_to_input, copy_weights, evaluate
 from ..metrics import COCODetectionMetric, VOC07MApMetric
@@ -57,6 +58,16 @@ class DetectorRecipe:
 
     def fill_defaults(self, args: argparse.Namespace) -> None:
         """Values of flags whose default depends on other flags (called before any check)."""
+        _weights.fill_pretrained_default(args, self.backbone_store_name(args))
+
+    def backbone_store_name(self, args: argparse.Namespace) -> Optional[str]:
+        """GluonCV's model-store name of the ImageNet backbone the flags select (None: none exists)."""
+        return None
+
+    def check_weight_files(self, args: argparse.Namespace) -> None:
+        """Find and SHA-1-check the ``--pretrained-base``/``--finetune-from`` files; a missing or bad file
+        ends the run (SystemExit) before any training work. Nothing to do with ``--resume``."""
+        _weights.check_weight_files(args, self.backbone_store_name(args), self.model_name(args))
 
     def check_arguments(self, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         """Detector-specific usage errors (called after the shared checks)."""
@@ -155,9 +166,12 @@ class DetectorRecipe:
         concurrently, so such a net stays imperative.
         """
         ctxs = list(ctxs)
+        self.check_weight_files(args)
         norm_layer, norm_kwargs = norm_layer_for(len(ctxs), self.wants_syncbn(args))
-        per_device = max(1, args.batch_size // len(ctxs))
-        net = self.build_net(args, classes, norm_layer, norm_kwargs, per_device)
+        per_device = max(1, args.batch_size // (len(ctxs) * dist_num_workers(args)))  # --batch-size is global
+        resume = bool(getattr(args, "resume", ""))
+        finetune = None if resume else _weights.finetune_source(args, self.model_name(args))
+        net = self.build_net(args, finetune.classes if finetune else classes, norm_layer, norm_kwargs, per_device)
         synced = norm_layer is gluon.contrib.nn.SyncBatchNorm
         eval_net = net
         if synced or self.separate_eval_net:
@@ -166,11 +180,20 @@ class DetectorRecipe:
             block.initialize(ctx=ctxs)
             h, w = self.init_size(block, args)
             block(mx.nd.zeros((1, 3, h, w), ctx=ctxs[0]))
+        if resume:
+            _log.info("initial weights: from the checkpoint (--resume); no pretrained or fine-tuning file loaded")
+        elif finetune:
+            _weights.load_finetune(net, finetune, classes, ctxs)
+            h, w = self.init_size(net, args)
+            net(mx.nd.zeros((1, 3, h, w), ctx=ctxs[0]))
+        else:
+            _weights.load_backbone(net, args)
         train_params = self.train_params(net)
         if train_params is not None:
             for param in net.collect_params().values():
                 if param.name not in train_params:
                     param.grad_req = "null"
+        _weights.log_frozen(net)
         if self.can_hybridize(args) and not synced:
             net.hybridize(static_alloc=self.static_alloc)
         return net, eval_net
@@ -229,12 +252,21 @@ def final_evaluation(validate: Callable, net: Any, trainer: Any, epochs: int, sa
 
     ``validate`` is the ``validate_fn`` given to :func:`gluon_bof.engine.fit`; its results dict is
     written so the final weights have a results file even when the last epoch was not a validation
-    epoch. Returns the final mAP (VOC07 or COCO, as ``validate`` computes it).
+    epoch. Returns the final mAP (VOC07 or COCO, as ``validate`` computes it); in a ``dist_sync`` run
+    only rank 0 evaluates (the others return NaN), as only rank 0 validates during training.
     """
+    if dist_info(trainer)[0] != 0:
+        return float("nan")
     _, values, results = validate(net, epochs - 1)
-    if dist_info(trainer)[0] == 0:
-        save_results_json(os.path.join(save_dir, "results_final.json"), results)
+    save_results_json(os.path.join(save_dir, "results_final.json"), results)
     final_map = float(values[-1])
     print("final %s %s on %s: %.4f (best during training %.4f)" % (
         "COCO mAP" if dataset == "coco" else "VOC07 mAP", model_name, dataset, final_map, best_map))
     return final_map
+
+
+def dist_num_workers(args: argparse.Namespace) -> int:
+    """Workers of a dist kvstore run (``DMLC_NUM_WORKER``, set by ``gluon_bof.launch``), else 1."""
+    if str(getattr(args, "kvstore", "")).startswith("dist"):
+        return max(1, int(os.environ.get("DMLC_NUM_WORKER", "1")))
+    return 1

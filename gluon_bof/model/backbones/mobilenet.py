@@ -54,6 +54,12 @@ def mobilenet_features(multiplier: float = 1.0, norm_layer: Any = None,
     return features
 
 
+def mobilenet_store_name(multiplier: float) -> str:
+    """GluonCV's model-store name of a MobileNet width: ``mobilenet1.0``, ``mobilenet0.5``, ``mobilenet0.25``."""
+    suffix = "%.2f" % multiplier
+    return "mobilenet" + (suffix[:-1] if suffix in ("1.00", "0.50") else suffix)
+
+
 def mobilenet_stages(multiplier: float = 1.0, norm_layer: Any = None,
                      norm_kwargs: Optional[Dict[str, Any]] = None):
     """MobileNet cut into YOLOv3's three stages (strides 8, 16, 32), GluonCV's cut points."""

@@ -1,20 +1,29 @@
 """Faster R-CNN constructors under GluonCV's model-zoo names, plus CPU-sized Shapes models (ResNet-18, MobileNet).
 
-Every constructor takes ``pretrained_base`` for signature compatibility only: no weights are
-downloaded; load ImageNet or GluonCV zoo weights with ``net.load_parameters(path)``.
+``pretrained_base``: False; True loads GluonCV's ImageNet backbone file from the model store (SHA-1
+checked, nothing downloaded); a path loads that file (see ``gluon_bof.model.pretrained``). Every
+net records its backbone, so the weights can also be loaded after ``initialize`` with
+``load_pretrained_base(net, True)``. Whole GluonCV zoo files load with ``net.load_parameters(path)``.
+
+Freezing with ImageNet weights follows GluonCV: BatchNorm frozen (``use_global_stats``, not trained)
+and the stride-4 part of the backbone not trained (ResNet ``conv1`` and ``layer1``; MobileNet's stem
+and units 1-2). The CPU-sized Shapes models, meant to train from scratch, train everything with
+trained BN unless ``freeze_base=True`` (the default when ``pretrained_base`` is given).
 
 BatchNorm: ``norm='frozen'`` (default, GluonCV's choice: ``use_global_stats`` and BN excluded from
 ``train_patterns``), ``'syncbn'`` (``mxnet.gluon.contrib.nn.SyncBatchNorm`` over ``num_devices``,
 statistics updated and BN of the trained stages optimised) or ``'bn'`` (per-device BatchNorm, trained).
 Parameter names are identical in all three, so files load across them.
 """
-from typing import Callable, Optional, Sequence
+import re
+from typing import Any, Callable, Optional, Sequence
 
 from mxnet.gluon import nn
 
 from ..backbones import resnetv1b
-from ..backbones.mobilenet import mobilenet_features
+from ..backbones.mobilenet import mobilenet_features, mobilenet_store_name
 from ...data.class_names import COCO_CLASSES, SHAPES_CLASSES, VOC_CLASSES
+from ..pretrained import attach_backbone, load_pretrained_base
 from ..zoo import register_model
 from .faster_rcnn import FasterRCNN
 
@@ -53,8 +62,12 @@ def _norm_settings(norm: str, num_devices: Optional[int]):
 
 
 def build_faster_rcnn(backbone: Callable, classes: Sequence[str], norm: str = "frozen",
-                      num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
-    """Faster R-CNN on a ResNet v1b/v1d: ``conv1..layer3`` as features, ``layer4`` per RoI."""
+                      num_devices: Optional[int] = None, pretrained_base: Any = False,
+                      **kwargs) -> FasterRCNN:
+    """Faster R-CNN on a ResNet v1b/v1d: ``conv1..layer3`` as features, ``layer4`` per RoI.
+
+    ``backbone.__name__`` is the GluonCV model-store name of its ImageNet file (``resnet50_v1b``).
+    """
     backbone_kwargs, train_patterns = _norm_settings(norm, num_devices)
     base = backbone(**backbone_kwargs)
     features = nn.HybridSequential()
@@ -63,7 +76,10 @@ def build_faster_rcnn(backbone: Callable, classes: Sequence[str], norm: str = "f
     top_features = nn.HybridSequential()
     top_features.add(base.layer4)
     kwargs.setdefault("train_patterns", train_patterns)
-    return FasterRCNN(features, top_features, classes, **kwargs)
+    net = attach_backbone(FasterRCNN(features, top_features, classes, **kwargs), backbone.__name__, base)
+    if pretrained_base:
+        load_pretrained_base(net, pretrained_base, "%s: pretrained_base" % backbone.__name__)
+    return net
 
 
 def _settings(dataset: dict, kwargs: dict, common: Optional[dict] = None) -> dict:
@@ -84,7 +100,7 @@ def faster_rcnn_resnet50_v1b_voc(pretrained_base: bool = False, norm: str = "fro
                                  num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """GluonCV's ``faster_rcnn_resnet50_v1b_voc`` (20 classes, short 600, max 1000)."""
     return build_faster_rcnn(resnetv1b.resnet50_v1b, kwargs.pop("classes", VOC_CLASSES), norm,
-                             num_devices, **_settings(_VOC, kwargs))
+                             num_devices, pretrained_base, **_settings(_VOC, kwargs))
 
 
 @register_model("faster_rcnn_resnet50_v1b_coco")
@@ -92,7 +108,7 @@ def faster_rcnn_resnet50_v1b_coco(pretrained_base: bool = False, norm: str = "fr
                                   num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """GluonCV's ``faster_rcnn_resnet50_v1b_coco`` (80 classes, short 800, max 1333, clip 4.14)."""
     return build_faster_rcnn(resnetv1b.resnet50_v1b, kwargs.pop("classes", COCO_CLASSES), norm,
-                             num_devices, **_settings(_COCO, kwargs))
+                             num_devices, pretrained_base, **_settings(_COCO, kwargs))
 
 
 @register_model("faster_rcnn_resnet101_v1d_coco")
@@ -100,7 +116,7 @@ def faster_rcnn_resnet101_v1d_coco(pretrained_base: bool = False, norm: str = "f
                                    num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
     """GluonCV's ``faster_rcnn_resnet101_v1d_coco``."""
     return build_faster_rcnn(resnetv1b.resnet101_v1d, kwargs.pop("classes", COCO_CLASSES), norm,
-                             num_devices, **_settings(_COCO, kwargs))
+                             num_devices, pretrained_base, **_settings(_COCO, kwargs))
 
 
 # Settings shared by the CPU-sized Shapes models (each adds its input size, RPN width, anchor scales
@@ -112,26 +128,41 @@ _SHAPES_SETTINGS = dict(nms_thresh=0.45, nms_topk=200, post_nms=100, clip=4.14, 
 
 
 @register_model("faster_rcnn_resnet18_v1b_shapes")
-def faster_rcnn_resnet18_v1b_shapes(pretrained_base: bool = False, norm: str = "bn",
-                                    num_devices: Optional[int] = None, **kwargs) -> FasterRCNN:
+def faster_rcnn_resnet18_v1b_shapes(pretrained_base: Any = False, norm: Optional[str] = None,
+                                    num_devices: Optional[int] = None, freeze_base: Optional[bool] = None,
+                                    **kwargs) -> FasterRCNN:
     """CPU-sized model for ShapesDetection: ResNet-18, short side 256, light RPN and sampling.
 
     Short 256 / max 384 gives a 16 x 24 feature map; 256-channel RPN, 7x7 RoIAlign, 3 anchor scales
     (32-128 px), 1000/300 train and 500/100 test proposals, 64 RoIs per image. Meant to be trained
     from scratch, so by default BN is trained (``norm='bn'``) and so is every layer, the stem and
     layer1 included (GluonCV's patterns would leave them at their random initialisation).
+    With ``freeze_base`` (default: whether ``pretrained_base`` is given) GluonCV's rules for ImageNet
+    weights apply instead: ``norm='frozen'`` by default and conv1, layer1 and BN not trained.
     """
     classes = kwargs.pop("classes", SHAPES_CLASSES)
+    freeze_base = bool(pretrained_base) if freeze_base is None else bool(freeze_base)
+    norm = norm or ("frozen" if freeze_base else "bn")
     settings = dict(_SHAPES_SETTINGS, short=256, max_size=384, rpn_channel=256, scales=(2, 4, 8),
                     rpn_test_pre_nms=500)
     settings = _settings(settings, kwargs, common={})
-    # No ImageNet weights to preserve: train every layer, stem and layer1 included.
-    settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
-    return build_faster_rcnn(resnetv1b.resnet18_v1b, classes, norm, num_devices, **settings)
+    if not freeze_base:
+        # No ImageNet weights to preserve: train every layer, stem and layer1 included.
+        settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
+    return build_faster_rcnn(resnetv1b.resnet18_v1b, classes, norm, num_devices, pretrained_base, **settings)
 
 
-# MobileNet v1 children: [:69] is the stem and units 1-11 (stride 16), [69:81] units 12-13 (stride 32).
-_MOBILENET_STRIDE16, _MOBILENET_END = 69, 81
+# MobileNet v1 children: [:69] is the stem and units 1-11 (stride 16), [69:81] units 12-13 (stride 32);
+# [:15] (stem, units 1-2) is the stride-4 part frozen with ImageNet weights, like ResNet's conv1 + layer1.
+_MOBILENET_STRIDE4, _MOBILENET_STRIDE16, _MOBILENET_END = 15, 69, 81
+
+
+def mobilenet_train_patterns(frozen_block: nn.Block, frozen_bn: bool) -> str:
+    """Regex of the trained parameters of a MobileNet Faster R-CNN with ImageNet weights: every
+    learnable weight except those of ``frozen_block`` and, with ``frozen_bn``, BatchNorm's."""
+    names = "|".join(re.escape(name) for name in frozen_block.collect_params())
+    bn = "(?!.*batchnorm)" if frozen_bn else ""
+    return "(?!(?:%s)$)%s%s" % (names, bn, ALL_TRAIN_PATTERNS)
 
 
 def _mobilenet_norm(norm: str, num_devices: Optional[int]):
@@ -159,9 +190,9 @@ class _DenseRoIHead(nn.HybridBlock):
         return self.fc2(self.fc1(x)).reshape((0, 0, 1, 1))
 
 
-def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: bool = False, norm: str = "bn",
+def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: Any = False, norm: Optional[str] = None,
                                  num_devices: Optional[int] = None, head: str = "fc",
-                                 **kwargs) -> FasterRCNN:
+                                 freeze_base: Optional[bool] = None, **kwargs) -> FasterRCNN:
     """CPU-sized Faster R-CNN for ShapesDetection on a MobileNet v1 of width ``width``, from scratch.
 
     MobileNet units 1-11 (stride 16, ``int(512 * width)`` channels) are the shared features. The
@@ -176,14 +207,21 @@ def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: bool = Fa
     of 16-128 px (scales 1, 2, 4, 8 x base 16, ratios 0.5, 1, 2), 128-channel RPN, 1000/300 train and
     300/100 test proposals, 64 sampled RoIs per image, BatchNorm trained and every layer trained.
     Any setting can be overridden by keyword, as for the GluonCV models.
+
+    With ``freeze_base`` (default: whether ``pretrained_base`` is given): ``norm='frozen'`` by default,
+    and the stem, MobileNet units 1-2 and frozen BN are not trained (GluonCV's ResNet rule).
     """
     classes = kwargs.pop("classes", SHAPES_CLASSES)
+    freeze_base = bool(pretrained_base) if freeze_base is None else bool(freeze_base)
+    norm = norm or ("frozen" if freeze_base else "bn")
     settings = dict(_SHAPES_SETTINGS, short=224, max_size=320, rpn_channel=128, scales=(1, 2, 4, 8),
                     rpn_test_pre_nms=300)
     settings = _settings(settings, kwargs, common={})
-    settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
     norm_layer, norm_kwargs = _mobilenet_norm(norm, num_devices)
     base = mobilenet_features(width, norm_layer, norm_kwargs)
+    if freeze_base:
+        settings.setdefault("train_patterns", mobilenet_train_patterns(base[:_MOBILENET_STRIDE4], norm == "frozen"))
+    settings.setdefault("train_patterns", ALL_TRAIN_PATTERNS)
     features = base[:_MOBILENET_STRIDE16]
     if head == "conv":
         top_features = base[_MOBILENET_STRIDE16:_MOBILENET_END]
@@ -192,7 +230,11 @@ def faster_rcnn_mobilenet_shapes(width: float = 0.25, pretrained_base: bool = Fa
     else:
         raise ValueError("faster_rcnn_mobilenet_shapes: head must be 'conv' (MobileNet units 12-13) or "
                          "'fc' (two Dense layers), got %r" % (head,))
-    return FasterRCNN(features, top_features, classes, **settings)
+    net = attach_backbone(FasterRCNN(features, top_features, classes, **settings), mobilenet_store_name(width),
+                          base, "features")
+    if pretrained_base:
+        load_pretrained_base(net, pretrained_base, "faster_rcnn_mobilenet%g_shapes: pretrained_base" % width)
+    return net
 
 
 @register_model("faster_rcnn_mobilenet0.25_shapes")

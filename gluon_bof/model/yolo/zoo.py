@@ -1,19 +1,21 @@
 """Registered YOLOv3 models: GluonCV's names plus a CPU-sized ``yolo3_tiny_shapes``.
 
 Every constructor accepts ``classes`` (sets ``K``; default: the dataset of the name),
-``pretrained_base`` (must be False: no weights are downloaded), ``pretrained`` (False, or the path
-of a ``.params`` file, ours or GluonCV's, loaded strictly), ``norm_layer`` (class, ``'bn'`` or
+``pretrained_base`` (False; True: GluonCV's ImageNet backbone file from the model store, SHA-1
+checked, nothing downloaded; or the path of such a file), ``pretrained`` (False, or the path of a
+``.params`` file, ours or GluonCV's, loaded strictly), ``norm_layer`` (class, ``'bn'`` or
 ``'syncbn'``), ``norm_kwargs`` (e.g. ``{'num_devices': n}``, n >= 1, no fallback to BatchNorm) and
 the :class:`~gluon_bof.model.yolo.yolo3.YOLOV3` keywords (``nms_thresh``, ``nms_topk``,
 ``post_nms``, ``ignore_iou_thresh``, ``alloc_size``, ``anchors``).
 """
 import os
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
-from ..backbones.darknet import darknet53_stages
-from ..backbones.mobilenet import mobilenet_stages
+from ..backbones.darknet import DARKNET53_CHANNELS, DARKNET53_LAYERS, darknet_features
+from ..backbones.mobilenet import mobilenet_features, mobilenet_store_name
 from ..backbones.norm import resolve_norm
 from ...data.class_names import COCO_CLASSES, SHAPES_CLASSES, VOC_CLASSES
+from ..pretrained import attach_backbone, load_pretrained_base
 from ..zoo import register_model
 from .anchors import DEFAULT_ANCHORS, DEFAULT_STRIDES
 from .yolo3 import YOLOV3
@@ -23,28 +25,39 @@ _HEADS = {"darknet53": (512, 256, 128), "mobilenet1.0": (512, 256, 128), "mobile
 _DATASETS = {"voc": VOC_CLASSES, "coco": COCO_CLASSES, "custom": None}
 
 
-def _stages(backbone: str, norm_layer, norm_kwargs):
+# GluonCV's cuts of the backbone's ``features`` into the stride-8, -16 and -32 stages.
+_CUTS = {"darknet": (15, 24, None), "mobilenet": (33, 69, -2)}
+
+
+def _backbone(backbone: str, norm_layer, norm_kwargs):
+    """``(features, store name, cuts)`` of ``'darknet53'`` or ``'mobilenet<width>'``."""
     if backbone == "darknet53":
-        return darknet53_stages(norm_layer, norm_kwargs)
-    return mobilenet_stages(float(backbone[len("mobilenet"):]), norm_layer, norm_kwargs)
+        return (darknet_features(DARKNET53_LAYERS, DARKNET53_CHANNELS, norm_layer, norm_kwargs), "darknet53",
+                _CUTS["darknet"])
+    width = float(backbone[len("mobilenet"):])
+    return mobilenet_features(width, norm_layer, norm_kwargs), mobilenet_store_name(width), _CUTS["mobilenet"]
 
 
-def build_yolo3(stages_fn: Callable, head_channels: Sequence[int], classes: Optional[Sequence[str]],
-                name: str, pretrained_base: bool = False, pretrained: Any = False, norm_layer: Any = None,
+def build_yolo3(backbone: str, head_channels: Sequence[int], classes: Optional[Sequence[str]],
+                name: str, pretrained_base: Any = False, pretrained: Any = False, norm_layer: Any = None,
                 norm_kwargs: Optional[Dict[str, Any]] = None, anchors=DEFAULT_ANCHORS,
                 strides=DEFAULT_STRIDES, **kwargs) -> YOLOV3:
-    """Common body of the constructors: checks the arguments, builds stages and net, loads weights."""
-    if pretrained_base and not pretrained:
-        raise ValueError("%s: pretrained_base=True needs ImageNet backbone weights, which gluon_bof does not "
-                         "download; pass pretrained_base=False (and pretrained='<file.params>' to load a "
-                         "whole model)" % name)
+    """Common body of the constructors: checks the arguments, builds stages and net, loads weights.
+
+    ``backbone`` is ``'darknet53'`` or ``'mobilenet<width>'``; the net records its backbone
+    (:func:`gluon_bof.model.pretrained.attach_backbone`) so ImageNet weights load into it later.
+    """
     if classes is None:
         raise ValueError("%s: classes=... (list of class names) is required" % name)
     if isinstance(classes, str) or len(classes) < 1:
         raise ValueError("%s: classes must be a non-empty list of names, got %r" % (name, classes))
     norm, nkw = resolve_norm(norm_layer, norm_kwargs)
-    net = YOLOV3(stages_fn(norm, nkw), head_channels, anchors, strides, list(classes),
+    features, store_name, (a, b, c) = _backbone(backbone, norm, nkw)
+    net = YOLOV3([features[:a], features[a:b], features[b:c]], head_channels, anchors, strides, list(classes),
                  norm_layer=norm, norm_kwargs=nkw, **kwargs)
+    attach_backbone(net, store_name, features, "features")
+    if pretrained_base and not pretrained:
+        load_pretrained_base(net, pretrained_base, "%s: pretrained_base" % name)
     if pretrained:
         if not isinstance(pretrained, str) or not os.path.isfile(pretrained):
             raise ValueError("%s: pretrained must be False or the path of an existing .params file, got %r"
@@ -59,7 +72,7 @@ def _make(backbone: str, dataset: str):
     def constructor(classes: Optional[Sequence[str]] = None, pretrained_base: bool = False,
                     pretrained: Any = False, norm_layer: Any = None,
                     norm_kwargs: Optional[Dict[str, Any]] = None, **kwargs) -> YOLOV3:
-        return build_yolo3(lambda n, k: _stages(backbone, n, k), _HEADS[backbone],
+        return build_yolo3(backbone, _HEADS[backbone],
                            _DATASETS[dataset] if classes is None else classes, name,
                            pretrained_base, pretrained, norm_layer, norm_kwargs, **kwargs)
 
@@ -91,5 +104,5 @@ def yolo3_tiny_shapes(classes: Optional[Sequence[str]] = None, width: float = 0.
     if classes is None:
         classes = SHAPES_CLASSES
     heads = [max(2, 2 * int(round(c * head_width / 2))) for c in (512, 256, 128)]
-    return build_yolo3(lambda n, k: mobilenet_stages(width, n, k), heads, classes, "yolo3_tiny_shapes",
+    return build_yolo3("mobilenet%r" % float(width), heads, classes, "yolo3_tiny_shapes",
                        pretrained_base, pretrained, norm_layer, norm_kwargs, **kwargs)

@@ -8,11 +8,9 @@ IoU 0.5 (voc, custom, shapes) or COCO mAP (coco).
 
 Differences from GluonCV's script (kept on purpose):
 
-* LR: one ``build_lr_scheduler`` over updates (warmup from ``lr * --lr-warmup-factor``, then step or
-  cosine). MXNet indexes the first update 1, so the ramp and the step decays come one update earlier
-  than GluonCV's per-iteration ``set_learning_rate`` (which uses ``lr * factor`` at iteration 0 and
-  decays at the first iteration of a decay epoch). A warmup longer than epoch 0 continues into epoch 1
-  (GluonCV stops ramping at the end of epoch 0 and keeps the partial rate).
+* LR: :class:`gluon_bof.lr_scheduler.RCNNScheduler` gives every update GluonCV's per-iteration rate
+  (warmup in epoch 0 only, decays at the first iteration of a decay epoch); ``--lr-mode cosine`` (the
+  paper's row, absent from GluonCV's script) uses the same warmup over a cosine decay.
 * Batches are padded to their largest image, not per device shard; validation batches hold one image
   per device (GluonCV's), clipped to the padded input when devices > 1.
 """
@@ -25,12 +23,14 @@ from mxnet import gluon
 
 from ...data.transforms.presets import FasterRCNNValTransform
 from ...engine.evaluate import Detections, clip_to_input, predict_batch
-from ...lr_scheduler import build_lr_scheduler
+from ...lr_scheduler import RCNNScheduler
 from ...model import get_model
+from ...model.store import MODEL_SHA1
 from ...model.rcnn import RPNTargetTransform
 from ..base import DetectorRecipe, ImageDetector
 from ..cli import add_mixup_arguments, parse_decay_epochs
 from ..train import add_shared_train_arguments
+from ..weights import add_weight_arguments, check_weight_arguments, fill_pretrained_default
 from .data import OriginalCoordinateLoader, build_faster_rcnn_train_loader, build_faster_rcnn_val_loader
 from .task import FasterRCNNTrainTask
 
@@ -115,6 +115,10 @@ class FasterRCNNRecipe(DetectorRecipe):
                        help="label smoothing epsilon of the R-CNN softmax head (0: off)")
         g.add_argument("--rpn-smoothl1-rho", type=float, default=1.0 / 9, help="Huber rho of the RPN box loss")
         g.add_argument("--rcnn-smoothl1-rho", type=float, default=1.0, help="Huber rho of the R-CNN box loss")
+        g.add_argument("--no-flip", action="store_true", help="no random horizontal flip")
+        g.add_argument("--no-augment", action="store_true", help="no data augmentation at all (flip is Faster "
+                       "R-CNN's only one; the paper's Table 4 '- data augmentation' row)")
+        add_weight_arguments(parser.add_argument_group("initial weights"))
         parser.add_argument("--disable-hybridization", action="store_true", help="run the network imperatively")
 
     def fill_defaults(self, args: argparse.Namespace) -> None:
@@ -123,8 +127,15 @@ class FasterRCNNRecipe(DetectorRecipe):
         for key, values in DATASET_DEFAULTS.items():
             if getattr(args, key, 0) is None:
                 setattr(args, key, values[coco])
+        fill_pretrained_default(args, self.backbone_store_name(args))
+
+    def backbone_store_name(self, args: argparse.Namespace) -> Optional[str]:
+        return args.network if args.network in MODEL_SHA1 else None
 
     def check_arguments(self, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+        check_weight_arguments(parser, args, self.backbone_store_name(args))
+        if getattr(args, "no_augment", False):
+            args.no_flip = True
         for name in ("short", "max_size"):
             value = getattr(args, name, None)
             if value is not None and value < 1:
@@ -156,8 +167,18 @@ class FasterRCNNRecipe(DetectorRecipe):
                 kwargs["num_devices"] = int(norm_kwargs["num_devices"])
         elif getattr(args, "norm_layer", None) == "frozen":
             kwargs["norm"] = "frozen"
-        return get_model(self.model_name(args), classes=list(classes), pretrained_base=False,
-                         per_device_batch_size=int(per_device_batch), **kwargs)
+        if model_name(args.network, args.dataset).endswith("_shapes"):
+            # ImageNet or fine-tuned weights: GluonCV's freezing (frozen BN, stem and first stage).
+            kwargs["freeze_base"] = bool(getattr(args, "pretrained_base", False) or getattr(args, "finetune_from", None))
+        net = get_model(self.model_name(args), classes=list(classes), pretrained_base=False,
+                        per_device_batch_size=int(per_device_batch), **kwargs)
+        # An image may hold more boxes than the RoI sampler's ground-truth capacity (aerial, medical
+        # data), and mixup joins the boxes of two images; max_num_gt changes no parameter.
+        most = int(getattr(args, "max_objects", 0) or 0) * (2 if getattr(args, "mixup", False) else 1)
+        if most > net._max_num_gt:
+            net = get_model(self.model_name(args), classes=list(classes), pretrained_base=False,
+                            per_device_batch_size=int(per_device_batch), max_num_gt=most, **kwargs)
+        return net
 
     def wants_syncbn(self, args: argparse.Namespace) -> bool:
         return getattr(args, "norm_layer", None) == "syncbn"
@@ -174,14 +195,14 @@ class FasterRCNNRecipe(DetectorRecipe):
         return build_faster_rcnn_train_loader(
             dataset, args.batch_size, args.seed, args.num_workers, short=net.short, max_size=net.max_size,
             mixup=args.mixup, mixup_alpha=args.mixup_alpha, mixup_beta=args.mixup_beta,
-            rpn_target_fn=RPNTargetTransform.from_net(net),
+            rpn_target_fn=RPNTargetTransform.from_net(net), flip=not getattr(args, "no_flip", False),
             mixup_ratio=0.5 if args.mixup_mode == "even" else None)
 
     def lr_scheduler(self, args: argparse.Namespace, iters_per_epoch: int) -> Any:
-        return build_lr_scheduler(
-            args.lr, args.epochs, iters_per_epoch, args.lr_mode, warmup_iters=max(int(args.lr_warmup), 0),
-            warmup_lr=args.lr * args.lr_warmup_factor, lr_decay=args.lr_decay,
-            lr_decay_epoch=parse_decay_epochs(args.lr_decay_epoch, args.epochs))
+        return RCNNScheduler(
+            args.lr, args.epochs, iters_per_epoch, args.lr_mode, lr_decay=args.lr_decay,
+            lr_decay_epoch=parse_decay_epochs(args.lr_decay_epoch, args.epochs),
+            warmup_iters=float(args.lr_warmup), warmup_factor=args.lr_warmup_factor)
 
     def task(self, args: argparse.Namespace) -> FasterRCNNTrainTask:
         return FasterRCNNTrainTask(label_smoothing=args.label_smooth, mixup_mode=args.mixup_mode,

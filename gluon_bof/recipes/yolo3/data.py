@@ -11,7 +11,7 @@ import numpy as np
 from ...data.batchify import Group, pad, stack
 from ...data.loader import DetectionLoader, Shape
 from ...data.mixup import MixupDetection
-from ...data.pipelines import TrainLoader, ValSample, split_rng
+from ...data.pipelines import FixedRatioMixup, TrainLoader, ValSample, split_rng
 from ...data.transforms.presets import YOLO3TrainTransform, YOLO3ValTransform
 from ...model.yolo.targets import YOLOv3TargetGenerator
 
@@ -54,18 +54,25 @@ class YOLO3TrainSample:
 
     Returns ``(img (3,H,W) float32, objectness (A,1), center (A,2), scale (A,2), weights (A,2),
     class (A,K), gt_boxes (M,4))`` for one sample; ``dataset`` is a ``MixupDetection``.
+    ``per_box_weights=False`` sets every box's mixup weight (the label's last column) to 1 before the
+    targets are made (the paper's "0.5:0.5 evenly" row: blended images, unweighted losses).
     """
 
-    def __init__(self, transform: Callable, target_generator: Callable, data_shape: Shape) -> None:
+    def __init__(self, transform: Callable, target_generator: Callable, data_shape: Shape,
+                 per_box_weights: bool = True) -> None:
         self.transform = transform
         self.target_generator = target_generator
         self.data_shape = data_shape
+        self.per_box_weights = per_box_weights
 
     def __call__(self, dataset: MixupDetection, index: int, rng: np.random.Generator,
                  shape: Optional[Shape], options: Dict[str, Any]) -> tuple:
         mix_rng, aug_rng = split_rng(rng)
         img, label = dataset.sample(index, mix_rng, bool(options.get("mixup", False)))
         img, label = self.transform(img, label, aug_rng, shape=shape or self.data_shape)
+        if not self.per_box_weights:
+            label = np.array(label, dtype=np.float32)
+            label[:, -1] = 1.0
         targets = self.target_generator(label, input_hw=tuple(img.shape[1:3]), has_weight=True)
         return (img, *targets, np.asarray(label[:, :4], dtype=np.float32))
 
@@ -85,7 +92,8 @@ def build_yolo3_train_loader(dataset: Sequence, num_classes: int, anchors: Any, 
                              label_smooth: bool = False, color_jitter: bool = True, expand: bool = True,
                              crop: bool = True, flip: bool = True, random_interp: bool = True,
                              last_batch: str = "rollover", transform: Optional[Callable] = None,
-                             target_generator: Optional[Callable] = None) -> TrainLoader:
+                             target_generator: Optional[Callable] = None,
+                             mixup_mode: str = "weighted") -> TrainLoader:
     """The YOLOv3 training loader (GluonCV ``train_yolo3.py`` data path, fixed for workers).
 
     Parameters
@@ -102,6 +110,9 @@ def build_yolo3_train_loader(dataset: Sequence, num_classes: int, anchors: Any, 
         One shape from ``shapes`` for every ``shape_interval`` batches (paper section 3.6).
     mixup, mixup_alpha, mixup_beta
         Initial mixup switch (change with ``set_mixup``) and the Beta parameters.
+    mixup_mode : {'weighted', 'even'}
+        ``'weighted'``: blend ratio from ``Beta(mixup_alpha, mixup_beta)``, each box's loss weighted by
+        its image's ratio (the paper's Beta rows); ``'even'``: ratio 0.5 and unweighted boxes.
     color_jitter, expand, crop, flip, random_interp
         Augmentation switches of ``YOLO3TrainTransform``.
     transform, target_generator : callable, optional
@@ -119,8 +130,11 @@ def build_yolo3_train_loader(dataset: Sequence, num_classes: int, anchors: Any, 
                                         flip=flip, random_interp=random_interp)
     if target_generator is None:
         target_generator = YOLOv3TargetGenerator(num_classes, anchors, strides, label_smooth=label_smooth)
-    return TrainLoader(MixupDetection(dataset, mixup_alpha, mixup_beta),
-                       YOLO3TrainSample(transform, target_generator, (h, w)),
+    if mixup_mode not in ("weighted", "even"):
+        raise ValueError("build_yolo3_train_loader: mixup_mode must be 'weighted' or 'even', got %r" % (mixup_mode,))
+    even = mixup_mode == "even"
+    mixed = FixedRatioMixup(dataset, 0.5) if even else MixupDetection(dataset, mixup_alpha, mixup_beta)
+    return TrainLoader(mixed, YOLO3TrainSample(transform, target_generator, (h, w), per_box_weights=not even),
                        Group(stack, stack, stack, stack, stack, stack, pad),
                        batch_size, seed, shuffle=True, num_workers=num_workers,
                        shapes=shapes if random_shape else None, shape_interval=shape_interval,

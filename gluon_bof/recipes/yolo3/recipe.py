@@ -18,6 +18,8 @@ from ...model import get_model
 from ..base import DetectorRecipe, ImageDetector
 from ..cli import add_mixup_arguments, parse_decay_epochs
 from ..train import add_shared_train_arguments
+from ..weights import add_weight_arguments, check_weight_arguments
+from ...model.backbones.mobilenet import mobilenet_store_name
 from .data import STRIDE, build_yolo3_train_loader, build_yolo3_val_loader, parse_random_shapes
 from .task import YOLO3TrainTask
 
@@ -81,13 +83,23 @@ class YOLO3Recipe(DetectorRecipe):
                        "(steps of 32) or a list")
         g.add_argument("--random-shape-interval", type=int, default=10, help="batches per random shape")
         add_mixup_arguments(g)
+        g.add_argument("--mixup-mode", default="weighted", choices=("weighted", "even"),
+                       help="weighted: ratio from Beta(--mixup-alpha, --mixup-beta) and per-box loss weights "
+                            "(the paper's B(a,b) rows); even: ratio 0.5, no per-box weights (0.5:0.5 evenly)")
         g.add_argument("--label-smooth", action="store_true", help="sigmoid class label smoothing")
         for aug in AUGMENTATIONS:
             g.add_argument("--no-" + aug, action="store_true", help="switch off this augmentation")
         g.add_argument("--no-augment", action="store_true", help="switch off all five (the paper's "
                        "'- data augmentation' row)")
+        add_weight_arguments(parser.add_argument_group("initial weights"))
+
+    def backbone_store_name(self, args: argparse.Namespace) -> Optional[str]:
+        if args.network == "tiny":
+            return mobilenet_store_name(args.tiny_width)
+        return args.network
 
     def check_arguments(self, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+        check_weight_arguments(parser, args, self.backbone_store_name(args))
         if args.data_shape % STRIDE:
             parser.error("--data-shape %d: must be a multiple of 32 (the stride of YOLOv3's deepest head), "
                          "e.g. %d" % (args.data_shape, max(STRIDE, round(args.data_shape / STRIDE) * STRIDE)))
@@ -132,7 +144,8 @@ class YOLO3Recipe(DetectorRecipe):
             shapes=parse_random_shapes(args.random_shapes), shape_interval=args.random_shape_interval,
             mixup=args.mixup, mixup_alpha=args.mixup_alpha, mixup_beta=args.mixup_beta,
             label_smooth=args.label_smooth, color_jitter=not args.no_color_jitter, expand=not args.no_expand,
-            crop=not args.no_crop, flip=not args.no_flip, random_interp=not args.no_random_interp)
+            crop=not args.no_crop, flip=not args.no_flip, random_interp=not args.no_random_interp,
+            mixup_mode=getattr(args, "mixup_mode", "weighted"))
 
     def lr_scheduler(self, args: argparse.Namespace, iters_per_epoch: int) -> Any:
         return build_lr_scheduler(
