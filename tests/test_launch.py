@@ -208,8 +208,6 @@ def test_train_yolo3_dist_sync_two_workers(tmp_path, env, network):
     assert (save / "epoch0000.manifest.json").exists() and (save / "results_final.json").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="the recipe builds Faster R-CNN for batch/devices images per device, "
-                                       "not batch/(devices*workers); fixed in gluon_bof/recipes")
 def test_train_faster_rcnn_dist_sync_two_workers(tmp_path, env):
     save = tmp_path / "run"
     r = _launch(["-n", "2", "-s", "1", "--", sys.executable, "train_faster_rcnn.py", "--kvstore", "dist_sync",
@@ -218,3 +216,4 @@ def test_train_faster_rcnn_dist_sync_two_workers(tmp_path, env):
                  "--epochs", "1", "--no-progress", "--picture", "0", "--save-dir", str(save)], env)
     assert r.returncode == 0, r.stderr + r.stdout[-4000:]
     assert "global_step=2" in r.stdout and (save / "epoch0000.manifest.json").exists()
+    assert "global batch 2: 2 worker(s) x 1 device(s) x 1 images per device" in r.stdout
