@@ -12,9 +12,9 @@ from typing import List, Optional, Sequence
 
 import mxnet as mx
 
-from ..engine import build_trainer, fit
+from ..engine import build_trainer, dist_info, fit
 from ..metrics.results import save_results_json
-from .base import DetectorRecipe, final_evaluation
+from .base import DetectorRecipe, dist_num_workers, final_evaluation
 from .cli import (KVSTORES, add_dataset_arguments, add_device_arguments, add_run_arguments, check_common_arguments,
                   contexts_from_args, datasets_from_args, default_save_dir)
 
@@ -85,9 +85,12 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Seque
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ctxs = contexts_from_args(args)
-    if args.batch_size % len(ctxs):
-        raise SystemExit("--batch-size %d: must be a multiple of the %d devices (each device gets the same "
-                         "number of images; e.g. --batch-size %d)" % (args.batch_size, len(ctxs), len(ctxs)))
+    devices = len(ctxs) * dist_num_workers(args)
+    if args.batch_size % devices:
+        raise SystemExit("--batch-size %d: must be a multiple of the %d devices of all workers (each device gets "
+                         "the same number of images; e.g. --batch-size %d)" % (args.batch_size, devices, devices))
+    _log.info("global batch %d: %d worker(s) x %d device(s) x %d images per device", args.batch_size,
+              dist_num_workers(args), len(ctxs), args.batch_size // devices)
     mx.random.seed(args.seed)
     if getattr(args, "amp", False):
         from mxnet.contrib import amp
@@ -115,7 +118,7 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Seque
                  keep_last=args.keep_last, checkpoint_minutes=args.checkpoint_minutes,
                  resume_command=resume_command(recipe, sys.argv[1:] if argv is None else argv, save_dir))
     final_map = final_evaluation(validate, net, trainer, args.epochs, save_dir, args.dataset, name, result.best_map)
-    if args.picture > 0:
+    if args.picture > 0 and dist_info(trainer)[0] == 0:
         path = os.path.join(save_dir, "detections.jpg")
         try:
             recipe.detection_picture(eval_net, args, val_set, path, ctxs, count=args.picture)

@@ -6,7 +6,6 @@ import json
 import os
 import sys
 
-import mxnet as mx
 import numpy as np
 import pytest
 
@@ -94,8 +93,6 @@ def test_hundreds_of_boxes_in_one_image_train_yolo3(crowded, tmp_path):
                                            "--save-dir", str(tmp_path / "yolo")] + SPLITS) <= 1.0
 
 
-@pytest.mark.xfail(raises=mx.base.MXNetError, strict=True,
-                   reason="the Faster R-CNN recipe does not yet size max_num_gt from args.max_objects")
 def test_hundreds_of_boxes_in_one_image_train_faster_rcnn(crowded, tmp_path):
     assert 0.0 <= train_faster_rcnn.main(RCNN + ["--dataset", "custom", "--dataset-root", crowded, "--picture", "0",
                                                  "--save-dir", str(tmp_path / "rcnn")] + SPLITS) <= 1.0
