@@ -15,6 +15,7 @@ a converter that rejects a node's attributes, or outputs that differ from MXNet'
 warnings, e.g. on ``box_nms``, are quoted). A file whose outputs differ is deleted, not shipped.
 """
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -30,6 +31,22 @@ _MERGE = "(0, -3, -1)"
 
 class OnnxExportError(RuntimeError):
     """The graph cannot be exported to ONNX faithfully; the message names the operator and node."""
+
+
+def _optional(module: str, hint: str) -> Any:
+    """Import a package of the ``export`` extra, or raise :class:`OnnxExportError` saying how to install it.
+
+    The ``[cpu]`` install has neither ``onnx`` nor ``onnxruntime``; this module must import without them.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise OnnxExportError(hint) from None
+
+
+_NEEDS_ONNX = "ONNX export needs the 'onnx' package: pip install -e '.[export]' (the symbol export does not)"
+_NEEDS_ORT = ("checking the ONNX graph needs onnxruntime: pip install --no-deps onnxruntime==1.15.1 (its metadata "
+              "asks numpy>=1.24.2, but it runs with the numpy<1.24 that mxnet 1.9.1 needs)")
 
 
 def _registry() -> Dict[int, Dict[str, Any]]:
@@ -123,7 +140,7 @@ def _captured_warnings() -> Iterator[List[str]]:
 
 def _stamp_opset(path: str) -> int:
     """Declare the opset MXNet's converters generate for (the newest in their registry)."""
-    import onnx
+    onnx = _optional("onnx", _NEEDS_ONNX)
     model = onnx.load(path)
     target = max(_registry())
     for opset in model.opset_import:
@@ -140,12 +157,7 @@ def onnx_runtime(path: str):
 
     ONNX's own reference evaluator is no substitute: it fails on the Faster R-CNN graphs.
     """
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise OnnxExportError("checking the ONNX graph needs onnxruntime: pip install --no-deps "
-                              "onnxruntime==1.15.1 (its metadata asks numpy>=1.24.2, but it runs with the "
-                              "numpy<1.24 that mxnet 1.9.1 needs)") from None
+    ort = _optional("onnxruntime", _NEEDS_ORT)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
@@ -165,11 +177,7 @@ def export_onnx(symbol_path: str, params_path: str, onnx_path: str, check_input:
 
     Returns a report (``opset``, ``runtime``, ``rewrites``, ``exporter_warnings``, ``check``).
     """
-    try:
-        import onnx  # noqa: F401  (the exporter imports it lazily)
-    except ImportError:
-        raise OnnxExportError("ONNX export needs the 'onnx' package: pip install -e '.[export]' (the symbol "
-                              "export does not)") from None
+    _optional("onnx", _NEEDS_ONNX)  # MXNet's exporter imports it deep inside; fail early and clearly
     sym = mx.sym.load(symbol_path)
     params = {k.split(":", 1)[1]: v for k, v in mx.nd.load(params_path).items()}
     shape = tuple(check_input.shape)

@@ -30,12 +30,14 @@ from ..data.class_names import COCO_CLASSES, SHAPES_CLASSES, VOC_CLASSES
 from ..data.transforms.presets import MEAN, STD, FasterRCNNValTransform, YOLO3ValTransform
 from ..engine.checkpoint import CheckpointError, read_manifest
 from ..model import get_model, list_models
+from ..recipes.faster_rcnn.recipe import NETWORKS as RCNN_NETWORKS
+from ..recipes.faster_rcnn.recipe import model_name as rcnn_model_name
+from ..recipes.yolo3.recipe import NETWORKS as YOLO_NETWORKS
+from ..recipes.yolo3.recipe import model_name as yolo3_model_name
 
 __all__ = ["ModelFileError", "RunModel", "Detections", "YOLO_NETWORKS", "RCNN_NETWORKS", "model_name",
            "detector_kind", "dataset_classes", "load_run_model", "find_results", "param_file_shapes"]
 
-YOLO_NETWORKS = ("darknet53", "mobilenet1.0", "mobilenet0.25", "tiny")
-RCNN_NETWORKS = ("resnet18_v1b", "resnet50_v1b", "resnet101_v1d", "mobilenet0.25", "mobilenet0.5")
 DEFAULT_YOLO_SHAPE = 416  # GluonCV's demo_yolo.py default
 MANIFEST_SUFFIX = ".manifest.json"
 SYMBOL_SUFFIX = "-symbol.json"
@@ -83,14 +85,6 @@ class RunModel:
     def args(self) -> Dict[str, Any]:
         """The training command's resolved arguments (empty without a manifest)."""
         return dict((self.manifest or {}).get("meta", {}).get("args") or {})
-
-    def input_size(self, width: int, height: int) -> Tuple[int, int]:
-        """``(width, height)`` of the network input for an image of ``width`` x ``height`` pixels."""
-        if self.kind == "yolo3":
-            return self.data_shape, self.data_shape
-        h, w = FasterRCNNValTransform(self.short, self.max_size)(
-            np.zeros((height, width, 3), np.uint8), np.zeros((0, 6), np.float32))[0].shape[1:]
-        return int(w), int(h)
 
     def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """``HxWx3`` uint8 RGB -> network input ``(3, H', W')`` (or ``(H', W', 3)`` raw when the graph
@@ -169,17 +163,11 @@ def model_name(network: str, dataset: Optional[str], kind: Optional[str] = None)
     if kind == "yolo3" or (kind is None and in_yolo):
         if not in_yolo:
             raise ModelFileError("--network %s: not a YOLOv3 backbone (%s)" % (network, ", ".join(YOLO_NETWORKS)))
-        if network == "tiny":
-            return "yolo3_tiny_shapes"
-        return "yolo3_%s_%s" % (network, dataset if dataset in ("voc", "coco") else "custom")
+        return yolo3_model_name(network, dataset or "custom")
     if kind == "faster_rcnn" or (kind is None and in_rcnn):
         if not in_rcnn:
             raise ModelFileError("--network %s: not a Faster R-CNN backbone (%s)" % (network, ", ".join(RCNN_NETWORKS)))
-        if network == "resnet18_v1b" or network.startswith("mobilenet"):
-            return "faster_rcnn_%s_shapes" % network
-        if network == "resnet101_v1d":
-            return "faster_rcnn_resnet101_v1d_coco"
-        return "faster_rcnn_%s_%s" % (network, "coco" if dataset == "coco" else "voc")
+        return rcnn_model_name(network, dataset or "voc")
     raise ModelFileError("--network %r: not a model name (%s) nor a training --network (%s)" % (
         network, ", ".join(list_models()), ", ".join(sorted(set(YOLO_NETWORKS + RCNN_NETWORKS)))))
 
@@ -282,7 +270,9 @@ def _from_manifest(manifest_path: str, network: Optional[str], dataset: Optional
     if not args.get("network"):
         raise ModelFileError("%s: the manifest records no training arguments (meta.args.network); pass "
                              "--network and --classes" % manifest_path)
-    kind = "yolo3" if "data_shape" in args else "faster_rcnn"
+    kind = manifest["meta"].get("recipe") or args.get("detector")  # recorded by newer runs, if at all
+    if kind not in ("yolo3", "faster_rcnn"):  # the flags only the YOLOv3 script has
+        kind = "yolo3" if "tiny_width" in args or "data_shape" in args else "faster_rcnn"
     name = model_name(args["network"], args.get("dataset"), kind)
     if network and model_name(network, dataset or args.get("dataset"), kind) != name:
         raise ModelFileError("--network %s contradicts %s, which records %s (drop --network)" % (
