@@ -137,7 +137,7 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         args: Optional[Mapping[str, Any]] = None, stop_epoch: Optional[int] = None, progress: bool = True,
         tensorboard: bool = True, log_interval: int = 0,
         write_results: Callable[[str, Any], None] = write_json, checkpoint_minutes: float = 0.0,
-        resume_command: Optional[str] = None) -> FitResult:
+        resume_command: Optional[str] = None, amp_loss_scaling: bool = False) -> FitResult:
     """Train ``net`` for ``epochs`` epochs (GluonCV's loop, plus exact resume and safety checks).
 
     Parameters
@@ -189,6 +189,9 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
         since the previous checkpoint (0: off), so a crash loses at most that much work.
     resume_command : str, optional
         The command that continues the run, printed when a signal stops it.
+    amp_loss_scaling : bool
+        Backward through ``mxnet.contrib.amp.scale_loss`` (mixed precision: the trainer must have been
+        passed to ``amp.init_trainer``; GPU only).
 
     Returns
     -------
@@ -296,7 +299,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                         batch = tuple(a[rank * part:(rank + 1) * part] for a in batch)
                     elif num_workers > 1:
                         global_bs *= num_workers
-                    values = _forward_backward(net, task, batch, ctxs, len(loss_names), threaded)
+                    values = _forward_backward(net, task, batch, ctxs, len(loss_names), threaded,
+                                               trainer if amp_loss_scaling else None)
                     local_bs = int(np.shape(batch[0])[0])
                     per_image = values / local_bs
                     step = update_count(trainer) + 1
@@ -412,7 +416,7 @@ def _has_syncbn(net: gluon.Block) -> bool:
 
 
 def _forward_backward(net: gluon.Block, task: TrainTask, batch: tuple, ctxs: List[mx.Context],
-                      n_losses: int, threaded: bool) -> np.ndarray:
+                      n_losses: int, threaded: bool, amp_trainer: Optional[gluon.Trainer] = None) -> np.ndarray:
     """Forward + backward on every device; return the per-component loss sums over this process's images.
 
     With SyncBN on several devices each device runs in its own thread (see ``context`` module);
@@ -428,6 +432,10 @@ def _forward_backward(net: gluon.Block, task: TrainTask, batch: tuple, ctxs: Lis
             if len(losses) != n_losses:
                 raise ValueError(f"fit: task.losses returned {len(losses)} components, loss_names has {n_losses}")
             head = losses[0] if n_losses == 1 else mx.nd.add_n(*losses)
+            if amp_trainer is not None:
+                from mxnet.contrib import amp
+                with amp.scale_loss(head, amp_trainer) as scaled:
+                    head = scaled
         head.backward()
         return mx.nd.concat(*[loss.sum().reshape((1,)) for loss in losses], dim=0)
 

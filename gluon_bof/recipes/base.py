@@ -166,7 +166,6 @@ class DetectorRecipe:
         concurrently, so such a net stays imperative.
         """
         ctxs = list(ctxs)
-        self.check_weight_files(args)
         norm_layer, norm_kwargs = norm_layer_for(len(ctxs), self.wants_syncbn(args))
         per_device = max(1, args.batch_size // (len(ctxs) * dist_num_workers(args)))  # --batch-size is global
         resume = bool(getattr(args, "resume", ""))

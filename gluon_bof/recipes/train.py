@@ -85,6 +85,7 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Seque
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ctxs = contexts_from_args(args)
+    recipe.check_weight_files(args)  # a missing or bad weights file stops the run before any work
     devices = len(ctxs) * dist_num_workers(args)
     if args.batch_size % devices:
         raise SystemExit("--batch-size %d: must be a multiple of the %d devices of all workers (each device gets "
@@ -116,7 +117,8 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Seque
                  seed=args.seed, args=vars(args), epoch_options=lambda epoch: recipe.epoch_options(args, task, epoch),
                  progress=not args.no_progress, log_interval=args.log_interval, write_results=save_results_json,
                  keep_last=args.keep_last, checkpoint_minutes=args.checkpoint_minutes,
-                 resume_command=resume_command(recipe, sys.argv[1:] if argv is None else argv, save_dir))
+                 resume_command=resume_command(recipe, sys.argv[1:] if argv is None else argv, save_dir),
+                 amp_loss_scaling=bool(getattr(args, "amp", False)))
     final_map = final_evaluation(validate, net, trainer, args.epochs, save_dir, args.dataset, name, result.best_map)
     if args.picture > 0 and dist_info(trainer)[0] == 0:
         path = os.path.join(save_dir, "detections.jpg")
