@@ -150,14 +150,6 @@ def check_image(model: RunModel, seed: int = 0) -> np.ndarray:
     return image
 
 
-def _batch(model: RunModel, image: np.ndarray, raw: bool) -> np.ndarray:
-    in_graph, model.normalize_in_graph = model.normalize_in_graph, raw
-    try:
-        return model.preprocess(image)[0][None]
-    finally:
-        model.normalize_in_graph = in_graph
-
-
 def export_symbol(model: RunModel, out_dir: str, preprocess: bool = False) -> Tuple[Dict[str, Any], List[str]]:
     """``<name>-symbol.json`` + ``<name>-0000.params``, reloaded and checked against ``model``."""
     prefix = os.path.join(out_dir, model.name)
@@ -170,7 +162,7 @@ def export_symbol(model: RunModel, out_dir: str, preprocess: bool = False) -> Tu
         block.add(model.net)
     block.hybridize()
     image = check_image(model)
-    x_net, x_graph = _batch(model, image, False), _batch(model, image, preprocess)
+    x_net, x_graph = model.preprocess(image, raw=False)[0][None], model.preprocess(image, raw=preprocess)[0][None]
     block(mx.nd.array(x_graph, ctx=model.ctx))
     block.export(prefix, epoch=0)
     files = [prefix + "-symbol.json", prefix + "-0000.params"]

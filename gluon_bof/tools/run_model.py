@@ -86,9 +86,10 @@ class RunModel:
         """The training command's resolved arguments (empty without a manifest)."""
         return dict((self.manifest or {}).get("meta", {}).get("args") or {})
 
-    def preprocess(self, image: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """``HxWx3`` uint8 RGB -> network input ``(3, H', W')`` (or ``(H', W', 3)`` raw when the graph
-        normalises) and the ``(4,)`` factors mapping input boxes back to original pixels."""
+    def preprocess(self, image: np.ndarray, raw: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """``HxWx3`` uint8 RGB -> network input ``(3, H', W')`` normalised, or ``(H', W', 3)`` resized RGB
+        0-255 when ``raw`` (default: ``normalize_in_graph``), and the ``(4,)`` factors mapping input
+        boxes back to original pixels."""
         h, w = image.shape[:2]
         empty = np.zeros((0, 6), np.float32)
         if self.kind == "yolo3":
@@ -97,7 +98,7 @@ class RunModel:
         else:
             x, _, im_scale = FasterRCNNValTransform(self.short, self.max_size)(image, empty)
             scale = np.full(4, im_scale, np.float32)
-        if self.normalize_in_graph:  # undo the normalisation: the graph starts from raw RGB
+        if self.normalize_in_graph if raw is None else raw:  # undo the normalisation: the graph does it
             x = (x.transpose(1, 2, 0) * np.array(STD, np.float32) + np.array(MEAN, np.float32)) * 255.0
         return x.astype(np.float32), scale
 
