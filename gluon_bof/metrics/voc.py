@@ -491,7 +491,7 @@ class VOCMApMetric:
                 ["pred", "pred", "pred", "gt", "gt", "gt"],
             )
         n, m = size[1], gt_size[1]
-        if n and size[0] and (pl[0, n - 1] < 0 if size[0] == 1 else _count_nonzero(pl[:, n - 1] < 0) == size[0]):
+        if n and size[0] and (pl.item(0, n - 1) < 0 if size[0] == 1 else _count_nonzero(pl[:, n - 1] < 0) == size[0]):
             # Detectors pad to a fixed number of outputs: detection rows after the last one that is
             # not padding in some image are dropped (kept rows keep their positions).
             padding = pl[0] < 0 if size[0] == 1 else np.logical_and.reduce(pl < 0, axis=0)
