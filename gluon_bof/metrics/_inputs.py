@@ -268,12 +268,12 @@ def small_table_looks_valid(table: np.ndarray, width: int, num_classes: Optional
         the input is bad).
     """
     bound = 2 ** 31 if num_classes is None else num_classes
+    end = 4 * width
     for row in table.tolist():
         # Any NaN or infinity makes the sum non-finite (as does overflow, which only costs time).
         if not _isfinite(sum(row)):
             return False
-        boxes = row[:4 * width]
-        if not (all(map(_le, boxes[0::4], boxes[2::4])) and all(map(_le, boxes[1::4], boxes[3::4]))):
+        if not (all(map(_le, row[0:end:4], row[2:end:4])) and all(map(_le, row[1:end:4], row[3:end:4]))):
             return False
         labels = row[4 * width:5 * width]
         if labels and not (all(map(_is_whole, labels)) and max(labels) < bound):
