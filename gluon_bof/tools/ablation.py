@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .ablation_presets import PRESETS, TABLES, TableSpec, get_table
-from .ablation_runner import Run, execute, final_params, plan_runs, run_command
+from .ablation_runner import Run, eval_command, execute, final_params, plan_runs, run_command
 from .ablation_table import collect_maps, plot_table, render_csv, render_markdown, summarize
 
 __all__ = ["main", "measure_cost", "table_dir"]
@@ -123,12 +123,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--seeds and --jobs must be >= 1")
     extra = shlex.split(args.extra_args)
     plan = plan_runs(spec.rows, seeds, args.out, extra)
-    runs = list({run.run_dir: run for key in plan for run in plan[key]}.values())
+    runs = list({(run.run_dir, run.evaluate): run for key in plan for run in plan[key]}.values())
     if args.dry_run:
         for row in spec.rows:
             print("# %s" % row.label)
             for run in plan[row.key]:
                 print(" ".join(shlex.quote(w) for w in run_command(run)))
+                if run.evaluate is not None:
+                    print(" ".join(shlex.quote(w) for w in eval_command(run)))
         return 0
     command = "python -m gluon_bof.tools.ablation " + " ".join(
         shlex.quote(w) for w in (sys.argv[1:] if argv is None else argv))

@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .ablation_presets import DEFAULT_SEED, Row
 
-__all__ = ["Run", "plan_runs", "run_command", "execute", "repo_root", "final_params", "RunOutcome"]
+__all__ = ["Run", "plan_runs", "run_command", "eval_command", "execute", "repo_root", "final_params", "RunOutcome"]
 
 RESULTS_FINAL = "results_final.json"
 RUN_LOG = "run.log"
@@ -198,9 +198,15 @@ def execute(runs: Sequence[Run], jobs: int = 1, python: str = sys.executable,
             for slot in active.values():
                 if slot.proc is not None and slot.proc.poll() is None:
                     slot.proc.send_signal(signal.SIGTERM)
-        while queue and len(active) < max(1, jobs):
-            i = queue.pop(0)
+        busy = {slot.run.run_dir for slot in active.values()}
+        while len(active) < max(1, jobs):
+            # runs sharing a folder (one training, several evaluations) go one after the other
+            i = next((j for j in queue if runs[j].run_dir not in busy), -1)
+            if i < 0:
+                break
+            queue.remove(i)
             run = runs[i]
+            busy.add(run.run_dir)
             _wait_for_stale(run.run_dir)
             if run.done:
                 outcomes[i] = RunOutcome(run, "skipped")

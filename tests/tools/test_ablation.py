@@ -27,7 +27,8 @@ def _readme_commands():
 
 def _dry_run(capsys, table):
     assert ablation.main(["--table", str(table), "--preset", "paper", "--dry-run", "--out", "OUT"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if not line.startswith(("#", "python eval_"))]
     commands = []
     for line in lines:
         words = shlex.split(line)
