@@ -10,7 +10,7 @@ image index in the batch and the broken rule, so a wrong input never turns into 
 """
 import math
 import operator
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.core import _multiarray_umath
@@ -205,6 +205,21 @@ def rows_look_valid(
     return quick_check(boxes, labels, num_classes, (boxes, values, more_values))
 
 
+_FLOAT_BOUNDS: Dict[Tuple[Optional[int], np.dtype], np.ndarray] = {}
+
+
+def _float_bound(num_classes: Optional[int], dtype: np.dtype) -> np.ndarray:
+    """``num_classes - 0.5`` (2**31 - 0.5 without a bound) as a 0-d array of float ``dtype``.
+
+    A Python float would make numpy resolve the comparison's type from its value on every call.
+    """
+    key = (num_classes, dtype)
+    bound = _FLOAT_BOUNDS.get(key)
+    if bound is None:
+        bound = _FLOAT_BOUNDS[key] = np.array((2.0 ** 31 if num_classes is None else num_classes) - 0.5, dtype)
+    return bound
+
+
 def quick_check(boxes: np.ndarray, labels: np.ndarray, num_classes: Optional[int],
                 finite: Sequence[Optional[np.ndarray]]) -> bool:
     """:func:`rows_look_valid` on arrays that may be views into one stored table.
@@ -227,9 +242,12 @@ def quick_check(boxes: np.ndarray, labels: np.ndarray, num_classes: Optional[int
     if _count_nonzero(np.less_equal(boxes[:, :, :2], boxes[:, :, 2:], order="F")) * 2 != boxes.size:
         return False
     # Whole labels below the bound: min(label, bound - 0.5) equals its floor (NaN never does).
-    bound = (2.0 ** 31 if num_classes is None else num_classes) - 0.5
-    if labels.dtype.kind == "b":
-        labels = labels.view(np.uint8)
+    if labels.dtype.kind == "f":
+        bound = _float_bound(num_classes, labels.dtype)
+    else:
+        bound = (2.0 ** 31 if num_classes is None else num_classes) - 0.5
+        if labels.dtype.kind == "b":
+            labels = labels.view(np.uint8)
     if _count_nonzero(np.floor(labels) != np.minimum(labels, bound)):
         return False
     for array in finite:
