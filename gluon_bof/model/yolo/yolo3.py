@@ -107,8 +107,12 @@ class YOLODetectionBlockV3(gluon.HybridBlock):
 
 
 def _upsample2x(F, x):
-    """Nearest-neighbour 2x upsampling of (B, C, h, w)."""
-    return x.repeat(axis=-1, repeats=2).repeat(axis=-2, repeats=2)
+    """Nearest-neighbour 2x upsampling of (B, C, h, w).
+
+    Same values as GluonCV's two ``repeat`` calls (and the same gradient, each input cell summing its
+    four copies), in one operator instead of two in the forward and two in the backward pass.
+    """
+    return F.UpSampling(x, scale=2, sample_type="nearest")
 
 
 class YOLOV3(gluon.HybridBlock):

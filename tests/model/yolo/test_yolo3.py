@@ -202,3 +202,22 @@ def test_huge_raw_scales_give_finite_boxes():
     small = LABELS[0][:, :6] * [0.25, 0.25, 0.25, 0.25, 1, 1]
     out = losses(net, batch(net, (64, 64), [small.astype(np.float32)]))
     assert all(np.all(np.isfinite(o)) for o in out)
+
+
+@pytest.mark.parametrize("hw", [(7, 7), (5, 9)])
+def test_upsample_equals_gluoncv_repeats_values_and_gradient(hw):
+    from gluon_bof.model.yolo.yolo3 import _upsample2x
+    x = mx.nd.array(np.random.default_rng(1).normal(size=(2, 3) + hw).astype(np.float32))
+    head = mx.nd.array(np.random.default_rng(2).normal(size=(2, 3, 2 * hw[0], 2 * hw[1])).astype(np.float32))
+    outs, grads = [], []
+    for fn in (lambda v: _upsample2x(mx.nd, v), lambda v: v.repeat(axis=-1, repeats=2).repeat(axis=-2, repeats=2)):
+        v = x.copy()
+        v.attach_grad()
+        with autograd.record():
+            y = fn(v)
+            (y * head).sum().backward()
+        outs.append(y.asnumpy())
+        grads.append(v.grad.asnumpy())
+    assert outs[0].shape == (2, 3, 2 * hw[0], 2 * hw[1])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-6)
