@@ -68,7 +68,7 @@ def freebies_of(kind: str, args: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         return None
     cosine = args.get("lr_mode") == "cosine"
     if kind == "yolo3":
-        augment = not any(args.get("no_" + k) for k in ("color_jitter", "expand", "crop", "flip", "random_interp"))
+        augment = [k for k in ("color_jitter", "expand", "crop", "flip", "random_interp") if not args.get("no_" + k)]
         return {"mixup": bool(args.get("mixup")), "label_smoothing": bool(args.get("label_smooth")),
                 "cosine_lr": cosine, "warmup_epochs": int(args.get("warmup_epochs") or 0),
                 "synchronized_bn": bool(args.get("syncbn")), "random_shapes": not args.get("no_random_shape"),

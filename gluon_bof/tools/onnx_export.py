@@ -179,7 +179,8 @@ def export_onnx(symbol_path: str, params_path: str, onnx_path: str, check_input:
     """
     _optional("onnx", _NEEDS_ONNX)  # MXNet's exporter imports it deep inside; fail early and clearly
     sym = mx.sym.load(symbol_path)
-    params = {k.split(":", 1)[1]: v for k, v in mx.nd.load(params_path).items()}
+    stored = mx.nd.load(params_path)
+    params = {k.split(":", 1)[1]: v for k, v in (stored.items() if isinstance(stored, dict) else ())}
     shape = tuple(check_input.shape)
     sym, rewrites = _rewrite_merges(sym, shape)
     missing = _unsupported(sym)

@@ -92,6 +92,8 @@ def test_tiny_export_zoo_and_card(tiny_run, tmp_path):
     assert "--tiny-width 0.25" in card["training"]["command"]
     assert card["training"]["freebies"]["mixup"] and card["training"]["freebies"]["cosine_lr"]
     assert not card["training"]["freebies"]["synchronized_bn"]
+    assert card["training"]["freebies"]["data_augmentation"] == ["color_jitter", "expand", "crop", "flip",
+                                                                 "random_interp"]
     assert card["parameters"]["total"] == sum(int(np.prod(p.shape)) for p in net.collect_params().values())
     assert card["inference"]["ms_per_image_median"] > 0 and card["inference"]["input_shape"] == [1, 3, 128, 128]
     assert card["package"]["gluon_bof"]
@@ -241,6 +243,41 @@ def test_onnx_error_names_the_unconvertible_node(tmp_path):
         export_onnx(str(tmp_path / "toy-symbol.json"), str(tmp_path / "toy-0000.params"),
                     str(tmp_path / "toy.onnx"), x, [np.zeros(1)] * 3)
     assert not (tmp_path / "toy.onnx").exists()
+
+
+def _nms_graph(tmp_path, tag, topk, classes_in_rows):
+    """Faster R-CNN's final NMS (one class per row, ``(1, C, R, 6)``) or YOLOv3's (all classes in one
+    axis, ``(1, C*R, 6)``), with GluonCV's per-class settings, split into ``(ids, scores, boxes)``."""
+    rng = np.random.RandomState(0)
+    c, r = 4, 150
+    xy, wh = rng.uniform(0, 200, (1, c, r, 2)), rng.uniform(5, 80, (1, c, r, 2))
+    scores = rng.uniform(0, 1, (1, c, r, 1))
+    ids = np.where(scores > 0.01, np.arange(c).reshape(1, c, 1, 1), -1)
+    x = np.concatenate([ids, np.where(scores > 0.01, scores, 0), xy, xy + wh], -1).astype(np.float32)
+    if not classes_in_rows:
+        x = x.reshape(1, c * r, 6)
+    det = mx.sym.contrib.box_nms(mx.sym.var("data"), overlap_thresh=0.3, topk=topk, valid_thresh=1e-4, id_index=0,
+                                 score_index=1, coord_start=2, force_suppress=False)
+    det = mx.sym.reshape(det, shape=(0, -1, 6))
+    out = mx.sym.Group([mx.sym.slice_axis(det, axis=-1, begin=b, end=e) for b, e in ((0, 1), (1, 2), (2, 6))])
+    mx.model.save_checkpoint(str(tmp_path / tag), 0, out, {}, {})
+    want = [o.asnumpy() for o in out.eval(ctx=mx.cpu(), data=mx.nd.array(x))]
+    return str(tmp_path / (tag + "-symbol.json")), str(tmp_path / (tag + "-0000.params")), x, want
+
+
+def test_onnx_nms_is_faithful_only_per_class_rows_with_topk_above_the_candidates(tmp_path):
+    """What decides which detectors export: ONNX's NonMaxSuppression suppresses across all boxes it is
+    given and caps the output, where MXNet's box_nms is per class and caps the candidates."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    sym, params, x, want = _nms_graph(tmp_path, "rows", topk=400, classes_in_rows=True)  # Faster R-CNN
+    report = export_onnx(sym, params, str(tmp_path / "rows.onnx"), x, want)
+    assert report["check"]["same"] and report["check"]["valid_detections"] > 100
+    for tag, topk, rows in (("rows_topk", 100, True), ("one_axis", 400, False)):  # topk < R; YOLOv3's layout
+        sym, params, x, want = _nms_graph(tmp_path, tag, topk, rows)
+        with pytest.raises(OnnxExportError, match="detections differ from MXNet's"):
+            export_onnx(sym, params, str(tmp_path / (tag + ".onnx")), x, want)
+        assert not (tmp_path / (tag + ".onnx")).exists()
 
 
 def test_file_that_does_not_fit_lists_the_parameters(tiny_run, tmp_path):
