@@ -130,17 +130,25 @@ def ranked_curves(matches: np.ndarray, bounds: np.ndarray, n_pos: np.ndarray) ->
         ones), which is how the APs treat that 0/0.
     """
     matches = np.asarray(matches)
-    bounds = np.asarray(bounds)
-    counts = np.diff(bounds)
-    # Integer cumulative counts inside each class: global sums minus the sum before the class.
+    edges = np.asarray(bounds).tolist()
+    n_pos = np.asarray(n_pos)
     tp = np.cumsum(matches == 1)
     fp = np.cumsum(matches == 0)
-    tp -= np.repeat(np.concatenate(([0], tp))[bounds[:-1]], counts)
-    fp -= np.repeat(np.concatenate(([0], fp))[bounds[:-1]], counts)
-    seen = tp + fp
-    precision = np.divide(tp, seen, out=np.zeros(tp.size), where=seen > 0)
-    positives = np.repeat(np.asarray(n_pos), counts)
-    recall = np.divide(tp, positives, out=np.full(tp.size, np.nan), where=positives > 0)
+    recall = np.full(tp.size, np.nan)
+    # Integer cumulative counts inside each class: global sums minus the sum before the class
+    # (classes taken last to first, so that sum is still the global one).
+    for c in reversed(range(len(edges) - 1)):
+        lo, hi = edges[c], edges[c + 1]
+        if lo == hi:
+            continue
+        if lo:
+            tp[lo:hi] -= tp[lo - 1]
+            fp[lo:hi] -= fp[lo - 1]
+        if n_pos[c] > 0:
+            np.divide(tp[lo:hi], n_pos[c], out=recall[lo:hi])
+    # Where nothing counts yet, tp = seen = 0 and 0 / 1 gives the 0 the APs use; elsewhere this
+    # is tp / seen.
+    precision = tp / np.maximum(tp + fp, 1)
     return recall, precision
 
 
