@@ -6,17 +6,17 @@ argument may be an ``mx.nd.NDArray``, a numpy array, or a list/tuple of batches 
 the parts of a list are stacked along the batch axis, padding the shorter ones with -1 rows.
 
 The checks run on valid (non-padding) rows only and raise ``ValueError`` naming the argument, the
-image index in the batch and the broken rule, so a wrong input never turns into a wrong number.
+image index (in the batch, or counted over all batches when the VOC metrics check stored batches
+in ``get``) and the broken rule, so a wrong input never turns into a wrong number.
 """
 import math
-import operator
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.core import _multiarray_umath
 
 __all__ = ["as_batch", "check_boxes", "check_labels", "check_finite", "check_batch_sizes", "check_rows",
-           "rows_look_valid", "quick_check", "small_table_looks_valid", "SMALL_TABLE"]
+           "rows_look_valid", "quick_check", "bad_images"]
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -119,8 +119,12 @@ def _first_bad(mask: np.ndarray) -> tuple:
     return int(image), int(row)
 
 
-def check_finite(values: np.ndarray, valid: np.ndarray, name: str) -> None:
-    """Reject NaN/inf in the valid rows of a ``(B, N)`` or ``(B, N, k)`` array."""
+def check_finite(values: np.ndarray, valid: np.ndarray, name: str, offset: int = 0) -> None:
+    """Reject NaN/inf in the valid rows of a ``(B, N)`` or ``(B, N, k)`` array.
+
+    ``offset`` is added to the image index in the message: the number of images before this batch,
+    when the check runs on stored batches.
+    """
     bad = ~np.isfinite(values)
     if bad.ndim == 3:
         bad = bad.any(axis=2)
@@ -129,37 +133,41 @@ def check_finite(values: np.ndarray, valid: np.ndarray, name: str) -> None:
         image, row = _first_bad(bad)
         raise ValueError(
             "%s: image %d, row %d is %r; values of valid rows must be finite (no NaN/inf)"
-            % (name, image, row, values[image, row].tolist())
+            % (name, image + offset, row, values[image, row].tolist())
         )
 
 
-def check_boxes(boxes: np.ndarray, valid: np.ndarray, name: str) -> None:
-    """Valid rows of ``(B, N, 4)`` corner boxes must be finite with xmin <= xmax and ymin <= ymax."""
-    check_finite(boxes, valid, name)
+def check_boxes(boxes: np.ndarray, valid: np.ndarray, name: str, offset: int = 0) -> None:
+    """Valid rows of ``(B, N, 4)`` corner boxes must be finite with xmin <= xmax and ymin <= ymax.
+
+    ``offset``: added to the image index in the message (see :func:`check_finite`).
+    """
+    check_finite(boxes, valid, name, offset)
     bad = ((boxes[:, :, 0] > boxes[:, :, 2]) | (boxes[:, :, 1] > boxes[:, :, 3])) & valid
     if bad.any():
         image, row = _first_bad(bad)
         raise ValueError(
             "%s: image %d, row %d is %s; boxes are (xmin, ymin, xmax, ymax) with xmin <= xmax "
-            "and ymin <= ymax" % (name, image, row, boxes[image, row].tolist())
+            "and ymin <= ymax" % (name, image + offset, row, boxes[image, row].tolist())
         )
 
 
-def check_labels(labels: np.ndarray, name: str, num_classes: Optional[int]) -> np.ndarray:
+def check_labels(labels: np.ndarray, name: str, num_classes: Optional[int], offset: int = 0) -> np.ndarray:
     """Check class labels and return the valid-row mask (label >= 0; negative = padding).
 
     Labels must not be NaN, must be whole numbers and, if ``num_classes`` is known, lie below it.
+    ``offset``: added to the image index in the message (see :func:`check_finite`).
     """
     if labels.dtype.kind == "f" and np.isnan(labels).any():
         image, row = _first_bad(np.isnan(labels))
-        raise ValueError("%s: image %d, row %d is NaN; use -1 for padding rows" % (name, image, row))
+        raise ValueError("%s: image %d, row %d is NaN; use -1 for padding rows" % (name, image + offset, row))
     valid = labels >= 0
     bad = valid & ((labels != np.floor(labels)) | ~np.isfinite(labels))
     if bad.any():
         image, row = _first_bad(bad)
         raise ValueError(
             "%s: image %d, row %d is %r; class labels must be whole numbers"
-            % (name, image, row, labels[image, row].item())
+            % (name, image + offset, row, labels[image, row].item())
         )
     if num_classes is not None:
         bad = valid & (labels >= num_classes)
@@ -167,12 +175,12 @@ def check_labels(labels: np.ndarray, name: str, num_classes: Optional[int]) -> n
             image, row = _first_bad(bad)
             raise ValueError(
                 "%s: image %d, row %d has class %d outside [0, %d); labels are 0-based contiguous "
-                "class ids, -1 for padding" % (name, image, row, int(labels[image, row]), num_classes)
+                "class ids, -1 for padding" % (name, image + offset, row, int(labels[image, row]), num_classes)
             )
     return valid
 
 
-# Bound once: ``update`` runs these checks on every batch, often of a single image, where the
+# Bound once: the COCO metric runs these checks on every batch, often of a single image, where the
 # attribute lookups and dispatch layers would cost as much as the checks.
 _dot = _multiarray_umath.dot
 _count_nonzero = _multiarray_umath.count_nonzero
@@ -188,8 +196,8 @@ def rows_look_valid(
 ) -> bool:
     """Cheap test that all rows, padding included, pass every check of :func:`check_rows`.
 
-    A handful of whole-array operations: ``update`` calls it (or :func:`small_table_looks_valid`)
-    for every batch and runs the precise :func:`check_rows` only when it says False. False does not
+    A handful of whole-array operations: :func:`check_rows` calls it first and runs the precise
+    checks only when it says False. False does not
     mean the input is bad: padding rows may hold anything, and a huge box may overflow the sums.
 
     Parameters
@@ -258,53 +266,13 @@ def quick_check(boxes: np.ndarray, labels: np.ndarray, num_classes: Optional[int
     return True
 
 
-# Up to this many values (one image with about a dozen rows), a table is checked faster in plain
-# Python than by a dozen numpy calls, whose fixed cost does not shrink with the array.
-SMALL_TABLE = 128
-_le = operator.le
-_is_whole = float.is_integer
-
-
-def small_table_looks_valid(table: np.ndarray, width: int, num_classes: Optional[int]) -> bool:
-    """:func:`quick_check` of a small float table, in plain Python.
-
-    Parameters
-    ----------
-    table : (B, 5 W + more) float array
-        Per image: ``W`` boxes (4 values each), their ``W`` labels (negative = padding), then any
-        further values (scores, difficult flags), which must only be finite.
-    width : int
-        ``W``.
-    num_classes : int or None
-        Upper bound of the labels, if known.
-
-    Returns
-    -------
-    bool
-        True when every value is finite, every box has xmin <= xmax and ymin <= ymax, and every
-        label is a whole number below ``num_classes`` (padding rows included: False does not mean
-        the input is bad).
-    """
-    bound = 2 ** 31 if num_classes is None else num_classes
-    end = 4 * width
-    for row in table.tolist():
-        # Any NaN or infinity makes the sum non-finite (as does overflow, which only costs time).
-        if not _isfinite(sum(row)):
-            return False
-        if not (all(map(_le, row[0:end:4], row[2:end:4])) and all(map(_le, row[1:end:4], row[3:end:4]))):
-            return False
-        labels = row[4 * width:5 * width]
-        if labels and not (all(map(_is_whole, labels)) and max(labels) < bound):
-            return False
-    return True
-
-
 def check_rows(
     boxes: np.ndarray,
     labels: np.ndarray,
     values: np.ndarray,
     num_classes: Optional[int],
     names: Sequence[str],
+    offset: int = 0,
 ) -> None:
     """All checks of one group of rows (detections or ground truths), cheap when the input is good.
 
@@ -319,10 +287,44 @@ def check_rows(
         Upper bound of the labels, if known.
     names : (str, str, str)
         Argument names of ``boxes``, ``labels`` and ``values`` for the messages.
+    offset : int
+        Images before this batch: added to the image index in the messages.
     """
     if rows_look_valid(boxes, labels, values, num_classes):
         return
     # Slow path, only to name the first problem precisely (or find none: e.g. bad padding rows).
-    valid = check_labels(labels, names[1], num_classes)
-    check_finite(values, valid, names[2])
-    check_boxes(boxes, valid, names[0])
+    valid = check_labels(labels, names[1], num_classes, offset)
+    check_finite(values, valid, names[2], offset)
+    check_boxes(boxes, valid, names[0], offset)
+
+
+def bad_images(boxes: np.ndarray, labels: np.ndarray, values: Optional[np.ndarray],
+               num_classes: Optional[int]) -> np.ndarray:
+    """(B,) bool: images with a row that :func:`check_rows` rejects, all rules at once.
+
+    Used to find which of many stored batches holds the first problem, so that only that batch is
+    checked again, by :func:`check_rows`, for the message.
+
+    Parameters
+    ----------
+    boxes : (B, N, 4) array
+    labels : (B, N) array
+        Negative = padding row (not checked, except that NaN labels are rejected anywhere).
+    values : (B, N) array or None
+        Scores or difficult flags: must be finite on valid rows.
+    num_classes : int or None
+        Upper bound of the labels, if known.
+    """
+    with np.errstate(invalid="ignore"):
+        valid = labels >= 0
+        bad = np.isnan(labels) if labels.dtype.kind == "f" else np.zeros(labels.shape, bool)
+        whole = labels == np.floor(labels) if labels.dtype.kind == "f" else np.ones(labels.shape, bool)
+        wrong = ~whole | ~np.isfinite(labels)
+        if num_classes is not None:
+            wrong |= labels >= num_classes
+        if values is not None:
+            wrong |= ~np.isfinite(values)
+        wrong |= ~np.isfinite(boxes).all(axis=2)
+        wrong |= (boxes[:, :, 0] > boxes[:, :, 2]) | (boxes[:, :, 1] > boxes[:, :, 3])
+        bad |= valid & wrong
+    return bad.any(axis=1)

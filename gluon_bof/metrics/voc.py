@@ -3,12 +3,16 @@
 Same interface and the same numbers as GluonCV's metrics of the same names, computed without a
 Python loop per detection or per (image, class):
 
-* ``update`` checks a batch at once (a few whole-array operations, or a plain-Python pass for a
-  table as small as one image with a few detections) and stores one flat copy, without the
-  detection rows that are padding in every image after the last real one. ``get`` reads all
-  updates back as one padded table (one masked assignment when updates differ in row counts, as
-  per-image updates do) and handles the images in runs small enough for the CPU cache; the result
-  is cached until the next ``update``.
+* ``update`` only checks shapes and stores one copy of the batch (for one image given as numpy
+  arrays of one dtype, the arrays' bytes joined in one call). Per-value checks (NaN/inf, box
+  corners, labels) run in ``get``, a few whole-array operations over all stored images: in a
+  per-image evaluation loop the fixed cost of eager checks would exceed the whole evaluation. A
+  bad value is reported by ``get`` (every time it is called) with the argument, the image counted
+  over every image given to ``update``, the row and the rule, as the batch's own check would.
+* ``get`` reads all updates back as one padded table (one masked assignment when updates differ
+  in row counts, as per-image updates do) and handles the images in runs small enough for the
+  CPU cache, leaving out the detection rows that are padding in every image after the last real
+  one; the result is cached until the next ``update``.
 * Detections are ordered by class, then image, then descending score inside each (image, class),
   exactly as GluonCV's ``argsort()[::-1]`` orders them, ties included (:func:`_detection_order`,
   :func:`_large_tied_groups`, :func:`_resort_groups`). Each class is then one contiguous slice in
@@ -37,11 +41,13 @@ import numpy as np
 from numpy.core import _multiarray_umath
 
 from . import ap as ap_lib
-from ._inputs import SMALL_TABLE, as_batch, check_batch_sizes, check_rows, quick_check, small_table_looks_valid
+from ._inputs import as_batch, bad_images, check_batch_sizes, check_rows, quick_check
 
 # Without numpy's dispatch layer: ``update`` may run once per image.
 _concatenate = _multiarray_umath.concatenate
-_count_nonzero = _multiarray_umath.count_nonzero
+_ndarray = np.ndarray
+# Joins the raw bytes of C-contiguous arrays in one call (BufferError for other arrays).
+_join = b"".join
 
 __all__ = ["VOCMApMetric", "VOC07MApMetric", "match_detections"]
 
@@ -307,18 +313,54 @@ def match_detections(
     return matches
 
 
-def _split_table(table: np.ndarray, layout: tuple) -> Tuple[Any, ...]:
+def _split_table(table: np.ndarray, layout: tuple, raw: bool = False) -> Tuple[Any, ...]:
     """Boxes (B, N + M, 4), labels (B, N + M), scores (B, N), difficult (B, M) bool or None of a table.
 
-    ``table`` is a run of B images in ``layout`` (see :class:`_StoredUpdates`).
+    ``table`` is a run of B images in ``layout`` (see :class:`_StoredUpdates`). With ``raw``, the
+    scores and difficult flags are returned as stored (views, the table's dtype), for the checks.
     """
-    n, m, has_difficult, _, _, score_dtype = layout
+    n, m, has_difficult, _, _, score_dtype = layout[:6]
     width = n + m
+    if raw:
+        boxes = table[:, :4 * width].reshape(table.shape[0], width, 4)
+        difficult = table[:, 5 * width + n:] if has_difficult else None
+        return boxes, table[:, 4 * width:5 * width], table[:, 5 * width:5 * width + n], difficult
     boxes = np.ascontiguousarray(table[:, :4 * width]).reshape(table.shape[0], width, 4)
     labels = np.ascontiguousarray(table[:, 4 * width:5 * width])
     scores = np.ascontiguousarray(table[:, 5 * width:5 * width + n], dtype=score_dtype)
     difficult = table[:, 5 * width + n:] != 0 if has_difficult else None
     return boxes, labels, scores, difficult
+
+
+def _drop_padding_columns(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
+                          rows: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Contiguous copies without the detection rows that are padding in every image after the last real one.
+
+    Detectors pad to a fixed number of outputs (e.g. 100 rows for 0-2 detections); checking,
+    sorting and matching those rows would cost more than all the rest. Kept rows keep their
+    positions; a NaN label is not padding (it is kept, to be reported).
+
+    Parameters
+    ----------
+    boxes : (B, N + M, 4), labels : (B, N + M), scores : (B, N)
+        A run of images as :func:`_split_table` returns them (views are fine).
+    rows : int
+        ``N``.
+
+    Returns
+    -------
+    (boxes, labels, scores, kept)
+        The arrays with ``kept <= N`` detection rows, C-contiguous.
+    """
+    kept = rows
+    if rows:
+        used = np.logical_or.reduce(~(labels[:, :rows] < 0), axis=0)
+        kept = rows - int(used[::-1].argmax()) if used.any() else 0
+    if kept == rows:
+        return (np.ascontiguousarray(boxes), np.ascontiguousarray(labels), np.ascontiguousarray(scores), rows)
+    boxes = _concatenate((boxes[:, :kept], boxes[:, rows:]), axis=1)
+    labels = _concatenate((labels[:, :kept], labels[:, rows:]), axis=1)
+    return boxes, labels, np.ascontiguousarray(scores[:, :kept]), kept
 
 
 def _table_width(layout: tuple) -> int:
@@ -343,8 +385,9 @@ class _StoredUpdates:
 
     Each ``update`` stores one ``(B_i, 5 (N_i + M_i) + N_i [+ M_i])`` table: per image, detection
     boxes, ground-truth boxes (4 columns each), detection labels, ground-truth labels, scores and,
-    if given, difficult flags. Its layout is ``(N_i, M_i, has difficult flags, pred box dtype,
-    gt box dtype, score dtype)``. When every update has the same layout the tables are simply
+    if given, difficult flags; stored as its raw bytes (``bytes``, or a uint8 view of its array).
+    Its layout is ``(N_i, M_i, has difficult flags, pred box dtype, gt box dtype, score dtype,
+    table dtype)``. When every update has the same layout the tables are simply
     stacked. Otherwise (e.g. one image per update, each with its own number of ground truths)
     a run of images is read into the common layout (``N = max N_i``, ``M = max M_i``, -1 in
     padding rows, difficult flags 0 in padding rows and where none were given) by one masked
@@ -352,19 +395,30 @@ class _StoredUpdates:
 
     Parameters
     ----------
-    tables : list of 1-D arrays
-        One per update, in update order: its table, flattened.
+    tables : list of bytes-like
+        One per stored update, in update order: its table's bytes.
     layouts : list of tuple
         Their layouts.
+    empty : list of (int, int), optional
+        Updates not stored because they had no row: ``(stored updates before it, its images)``;
+        only used to count images as ``update`` saw them (:meth:`global_index`).
     """
 
-    def __init__(self, tables: List[np.ndarray], layouts: List[tuple]) -> None:
+    def __init__(self, tables: List[Any], layouts: List[tuple], empty: Sequence[Tuple[int, int]] = ()) -> None:
         index = {layout: k for k, layout in enumerate(dict.fromkeys(layouts))}
         widths = np.array([_table_width(layout) for layout in index])
+        itemsizes = np.array([layout[6].itemsize for layout in index])
         kinds = np.fromiter(map(index.__getitem__, layouts), np.int64, len(layouts))
-        flat = np.concatenate(tables) if len(tables) > 1 else tables[0]
-        sizes = np.fromiter(map(len, tables), np.int64, len(tables)) // widths[kinds]
+        table_dtypes = {layout[6] for layout in index}
+        if len(table_dtypes) == 1:
+            # A bytearray, so the array is writable like any other.
+            flat = np.frombuffer(bytearray().join(tables), table_dtypes.pop())
+        else:
+            flat = np.concatenate([np.frombuffer(t, layout[6]) for t, layout in zip(tables, layouts)])
+        sizes = np.fromiter(map(len, tables), np.int64, len(tables)) // (widths * itemsizes)[kinds]
         self.num_images = int(sizes.sum())
+        self._starts = np.concatenate(([0], np.cumsum(sizes)))
+        self._empty = list(empty)
         if len(index) == 1:
             self.layout = layouts[0]
             self._table = flat.reshape(self.num_images, int(widths[0]))
@@ -374,7 +428,7 @@ class _StoredUpdates:
         m = max(layout[1] for layout in index)
         has_difficult = any(layout[2] for layout in index)
         self.layout = (n, m, has_difficult) + tuple(
-            np.result_type(*{layout[k] for layout in index}) for k in (3, 4, 5))
+            np.result_type(*{layout[k] for layout in index}) for k in (3, 4, 5)) + (flat.dtype,)
         self._sizes = [4 * n, 4 * m, n, m, n] + ([m] if has_difficult else [])
         # Per image, values held in each section of the common row.
         self._use = np.array([_section_use(layout, has_difficult) for layout in index])[np.repeat(kinds, sizes)]
@@ -399,6 +453,18 @@ class _StoredUpdates:
         table[:] = self._fill
         table[mask] = self._flat[self._offsets[first]:self._offsets[stop]]
         return table
+
+    def update_of(self, image: int) -> int:
+        """Index (among stored updates) of the update holding stored image ``image``."""
+        return int(np.searchsorted(self._starts, image, side="right")) - 1
+
+    def update_images(self, update: int) -> Tuple[int, int]:
+        """Stored images ``(first, stop)`` of stored update ``update``."""
+        return int(self._starts[update]), int(self._starts[update + 1])
+
+    def global_index(self, update: int) -> int:
+        """Images given to ``update`` before stored update ``update``, empty updates included."""
+        return int(self._starts[update]) + sum(images for before, images in self._empty if before <= update)
 
 
 class VOCMApMetric:
@@ -434,8 +500,10 @@ class VOCMApMetric:
     def reset(self) -> None:
         """Forget everything accumulated by ``update``."""
         # Per update, its table (see update), flattened, and its layout (see _StoredUpdates).
-        self._tables: List[np.ndarray] = []
+        self._tables: List[Any] = []
         self._layouts: List[tuple] = []
+        # Updates without any row (not stored): (stored updates before each, its images).
+        self._empty: List[Tuple[int, int]] = []
         self._cache: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None
         self.num_images = 0
 
@@ -448,7 +516,7 @@ class VOCMApMetric:
         gt_labels: Any,
         gt_difficults: Any = None,
     ) -> None:
-        """Add a batch of detections and ground truths (checked now, matched at ``get``).
+        """Add a batch of detections and ground truths (shapes checked now, values and matching at ``get``).
 
         Parameters
         ----------
@@ -467,21 +535,43 @@ class VOCMApMetric:
         Raises
         ------
         ValueError
-            On mismatched batch lengths or row counts, NaN/inf scores or boxes, boxes with
-            ``xmin > xmax`` or ``ymin > ymax``, non-integer labels, labels outside the class range.
+            On wrong shapes or mismatched batch lengths or row counts. Bad values (NaN/inf scores
+            or boxes, boxes with ``xmin > xmax`` or ``ymin > ymax``, non-integer labels, labels
+            outside the class range) are reported by ``get``.
         """
         pb, pl, ps, gb, gl, gd = pred_bboxes, pred_labels, pred_scores, gt_bboxes, gt_labels, gt_difficults
-        # numpy batches of the usual shapes are taken as they are (update may run once per image).
-        if not (type(pb) is np.ndarray and type(gb) is np.ndarray and pb.ndim == 3 and gb.ndim == 3
-                and pb.shape[2] == 4 and gb.shape[2] == 4 and type(pl) is np.ndarray and pl.ndim == 2
-                and type(ps) is np.ndarray and ps.ndim == 2 and type(gl) is np.ndarray and gl.ndim == 2
-                and (gd is None or (type(gd) is np.ndarray and gd.ndim == 2))):
-            pb = as_batch(pred_bboxes, "pred_bboxes", 4)
-            pl = as_batch(pred_labels, "pred_labels", None)
-            ps = as_batch(pred_scores, "pred_scores", None)
-            gb = as_batch(gt_bboxes, "gt_bboxes", 4)
-            gl = as_batch(gt_labels, "gt_labels", None)
-            gd = None if gt_difficults is None else as_batch(gt_difficults, "gt_difficults", None, fill=0.0)
+        # One image as numpy arrays of one dtype (what a per-image evaluation loop passes): its raw
+        # bytes, joined in one call, are already its table row (see below).
+        try:
+            b, n = pl.shape
+            b_gt, m = gl.shape
+        except (AttributeError, ValueError):
+            b = b_gt = 0
+        if (b == 1 and b_gt == 1 and type(pb) is _ndarray and type(pl) is _ndarray and type(ps) is _ndarray
+                and type(gb) is _ndarray and type(gl) is _ndarray and pb.shape == (1, n, 4)
+                and ps.shape == (1, n) and gb.shape == (1, m, 4)):
+            dtype = pb.dtype
+            if (pl.dtype is dtype and ps.dtype is dtype and gb.dtype is dtype and gl.dtype is dtype
+                    and (gd is None or (type(gd) is _ndarray and gd.shape == (1, m) and gd.dtype is dtype))):
+                try:
+                    part = _join((pb, gb, pl, gl, ps) if gd is None else (pb, gb, pl, gl, ps, gd))
+                except BufferError:  # not contiguous
+                    part = None
+                if part is not None:
+                    if part:
+                        self._tables.append(part)
+                        self._layouts.append((n, m, gd is not None, dtype, dtype, dtype, dtype))
+                    else:
+                        self._empty.append((len(self._tables), 1))
+                    self.num_images += 1
+                    self._cache = None
+                    return
+        pb = as_batch(pred_bboxes, "pred_bboxes", 4)
+        pl = as_batch(pred_labels, "pred_labels", None)
+        ps = as_batch(pred_scores, "pred_scores", None)
+        gb = as_batch(gt_bboxes, "gt_bboxes", 4)
+        gl = as_batch(gt_labels, "gt_labels", None)
+        gd = None if gt_difficults is None else as_batch(gt_difficults, "gt_difficults", None, fill=0.0)
         size, gt_size = pl.shape, gl.shape
         if not (pb.shape[:2] == size == ps.shape and gb.shape[:2] == gt_size and size[0] == gt_size[0]
                 and (gd is None or gd.shape == gt_size)):
@@ -491,33 +581,46 @@ class VOCMApMetric:
                 ["pred", "pred", "pred", "gt", "gt", "gt"],
             )
         n, m = size[1], gt_size[1]
-        if n and size[0] and (pl.item(0, n - 1) < 0 if size[0] == 1 else _count_nonzero(pl[:, n - 1] < 0) == size[0]):
-            # Detectors pad to a fixed number of outputs: detection rows after the last one that is
-            # not padding in some image are dropped (kept rows keep their positions).
-            padding = pl[0] < 0 if size[0] == 1 else np.logical_and.reduce(pl < 0, axis=0)
-            last = n - 1 - int(padding[::-1].argmin())
-            n = 0 if padding[last] else last + 1
-            pb, pl, ps = pb[:, :n], pl[:, :n], ps[:, :n]
-            size = pl.shape
         # One row per image holding everything: detection and ground-truth boxes, labels, scores,
-        # difficult flags. Checked in place, and kept (a copy: the caller may reuse its buffers).
+        # difficult flags. Kept as a copy (the caller may reuse its buffers), checked by ``get``.
         table = _concatenate((pb.reshape(size[0], 4 * n), gb.reshape(size[0], 4 * m), pl, gl, ps)
                              + (() if gd is None else (gd,)), axis=1)
-        width = n + m
-        if table.size <= SMALL_TABLE and table.dtype.kind == "f":
-            looks_valid = small_table_looks_valid(table, width, self.num_classes)
-        else:
-            looks_valid = quick_check(table[:, :4 * width].reshape(size[0], width, 4),
-                                      table[:, 4 * width:5 * width], self.num_classes, (table,))
-        if not looks_valid:
-            check_rows(pb, pl, ps, self.num_classes, ("pred_bboxes", "pred_labels", "pred_scores"))
-            check_rows(gb, gl, np.zeros(gl.shape, np.float32) if gd is None else gd, self.num_classes,
-                       ("gt_bboxes", "gt_labels", "gt_difficults"))
         if table.size:  # images without any row contribute nothing
-            self._tables.append(table.reshape(-1))
-            self._layouts.append((n, m, gd is not None, pb.dtype, gb.dtype, ps.dtype))
+            self._tables.append(table.reshape(-1).view(np.uint8))
+            self._layouts.append((n, m, gd is not None, pb.dtype, gb.dtype, ps.dtype, table.dtype))
+        elif size[0]:
+            self._empty.append((len(self._tables), size[0]))
         self.num_images += size[0]
         self._cache = None
+
+    def _check_stored(self, stored: "_StoredUpdates", boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
+                      difficult: Optional[np.ndarray], rows: int, first: int) -> None:
+        """Raise ``ValueError`` for the first stored update, among images ``first ..``, with bad rows.
+
+        The arrays are a run of images of ``stored`` from image ``first``, as
+        :func:`_drop_padding_columns` returns them (``rows`` detection rows), with the difficult
+        flags as stored. A few whole-array operations decide that the run is good; otherwise the
+        images with bad rows are located at once and the update holding the first one is checked
+        again by :func:`gluon_bof.metrics._inputs.check_rows`, which names the argument, the image
+        (counted over every image given to ``update``), the row and the rule. Padding rows
+        (negative label) may hold anything.
+        """
+        if quick_check(boxes, labels, self.num_classes, (boxes, scores, difficult)):
+            return
+        bad = bad_images(boxes[:, :rows], labels[:, :rows], scores, self.num_classes)
+        bad |= bad_images(boxes[:, rows:], labels[:, rows:], difficult, self.num_classes)
+        if not bad.any():
+            return  # only padding rows failed the quick test
+        update = stored.update_of(first + int(bad.argmax()))
+        lo, hi = stored.update_images(update)
+        n = stored.layout[0]
+        boxes, labels, scores, difficult = _split_table(stored.rows(lo, hi), stored.layout, raw=True)
+        offset = stored.global_index(update)
+        check_rows(boxes[:, :n], labels[:, :n], scores, self.num_classes,
+                   ("pred_bboxes", "pred_labels", "pred_scores"), offset)
+        check_rows(boxes[:, n:], labels[:, n:], np.zeros(labels[:, n:].shape) if difficult is None else difficult,
+                   self.num_classes, ("gt_bboxes", "gt_labels", "gt_difficults"), offset)
+        raise AssertionError("bad rows found but not named")  # unreachable: check_rows agrees
 
     @staticmethod
     def _flat(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray, difficult: Optional[np.ndarray],
@@ -558,8 +661,8 @@ class VOCMApMetric:
         if not self._tables:
             size = self.num_classes or 0
             return np.zeros(0), np.zeros(0), np.zeros(size + 1, np.int64), np.zeros(size, np.int64)
-        stored = _StoredUpdates(self._tables, self._layouts)
-        rows, columns, _, pred_dtype, gt_dtype, _ = stored.layout
+        stored = _StoredUpdates(self._tables, self._layouts, self._empty)
+        rows, columns, _, pred_dtype, gt_dtype, score_dtype = stored.layout[:6]
         # Without class names the classes are 0 .. the largest label seen, found run by run.
         size = self.num_classes or 0
         n_pos = np.zeros(size, dtype=np.int64)
@@ -569,14 +672,20 @@ class VOCMApMetric:
         # the CPU cache; every step before the final per-class sort is per image anyway.
         step = max(1, _CHUNK_ROWS // max(1, rows + columns))
         for first in range(0, stored.num_images, step):
-            boxes, labels, scores, difficult = _split_table(stored.rows(first, first + step), stored.layout)
+            boxes, labels, scores, difficult = _split_table(stored.rows(first, first + step), stored.layout, raw=True)
+            boxes, labels, scores, kept = _drop_padding_columns(boxes, labels, scores, rows)
+            self._check_stored(stored, boxes, labels, scores, difficult, kept, first)
+            if scores.dtype != score_dtype:
+                scores = scores.astype(score_dtype)
+            if difficult is not None:
+                difficult = difficult != 0
             if self.num_classes is None and labels.size and labels.max() >= size:
                 grow = int(labels.max()) + 1 - size
                 n_pos = np.concatenate((n_pos, np.zeros(grow, np.int64)))
                 score_parts += [[] for _ in range(grow)]
                 match_parts += [[] for _ in range(grow)]
                 size += grow
-            (image, label, score, at, group), gt = self._flat(boxes, labels, scores, difficult, rows, gt_dtype)
+            (image, label, score, at, group), gt = self._flat(boxes, labels, scores, difficult, kept, gt_dtype)
             matches = match_detections(image, label, boxes.reshape(-1, 4), *gt,
                                        iou_thresh=self.iou_thresh, pred_box_index=at,
                                        pred_box_dtype=pred_dtype, pred_key=(labels.shape[0], group))
@@ -613,7 +722,10 @@ class VOCMApMetric:
         return ap_lib.class_aps(*self._per_class(), use_07_metric=self.use_07_metric)
 
     def get(self) -> Tuple[List[str], List[float]]:
-        """``(names, values)``: one AP per class then ``'mAP'``, the mean of the non-NaN APs."""
+        """``(names, values)``: one AP per class then ``'mAP'``, the mean of the non-NaN APs.
+
+        Raises ``ValueError`` if a valid row of some update holds a bad value (see ``update``).
+        """
         aps = self.class_aps()
         names = list(self.class_names) if self.class_names is not None else [str(c) for c in range(aps.size)]
         mean_ap = float(np.nanmean(aps)) if np.isfinite(aps).any() else float("nan")

@@ -1,4 +1,8 @@
-"""Bad input to ``update`` gets a clear error naming the argument and the rule, not a wrong number."""
+"""Bad input to ``update`` gets a clear error naming the argument and the rule, not a wrong number.
+
+The VOC metrics check shapes in ``update`` and values (NaN/inf, box corners, labels) in ``get``,
+whose message names the image counted over every image given to ``update``.
+"""
 import numpy as np
 import pytest
 
@@ -18,13 +22,32 @@ def good():
 
 
 def update_with(**changes):
+    """Update a fresh metric with ``good()`` changed by ``changes``, then evaluate it."""
     args = good()
     args.update(changes)
-    VOC07MApMetric(class_names=["a", "b"]).update(**args)
+    metric = VOC07MApMetric(class_names=["a", "b"])
+    metric.update(**args)
+    return metric.get()
 
 
 def test_good_input_passes():
-    update_with()
+    names, values = update_with()
+    assert names == ["a", "b", "mAP"]
+    np.testing.assert_array_equal(values, [np.nan, 0.0, 0.0])  # class a: no ground truth; b: missed
+
+
+def test_bad_values_are_reported_by_get_with_the_same_message_every_time():
+    args = good()
+    args["pred_scores"] = np.array([[np.inf, -1]], np.float32)
+    metric = VOC07MApMetric(class_names=["a", "b"])
+    metric.update(**args)  # values are not checked here: that is get's work
+    assert metric.num_images == 1
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"pred_scores: image 0, row 0 is inf; values of valid rows"):
+            metric.get()
+    metric.reset()
+    metric.update(**good())
+    assert metric.get()[1][-1] == 0.0
 
 
 @pytest.mark.parametrize("changes,pattern", [
@@ -98,11 +121,28 @@ def test_unsigned_boxes_with_xmin_above_xmax_are_rejected():
     update_with(gt_bboxes=np.array([[[0, 0, 10, 10]]], np.uint8))  # and good ones pass
 
 
-def test_bad_input_in_a_later_update_is_rejected_at_that_update():
+def test_bad_input_in_a_later_update_names_the_image_counted_over_all_updates():
     metric = VOC07MApMetric(class_names=["a", "b"])
     metric.update(**good())
+    empty4, empty = np.zeros((2, 0, 4), np.float32), np.zeros((2, 0), np.float32)
+    metric.update(empty4, empty, empty, empty4, empty, empty)  # two images without rows still count
     bad = good()
     bad["pred_scores"] = np.array([[0.9, np.nan]], np.float32)
     bad["pred_labels"] = np.array([[0, 1]], np.float32)
-    with pytest.raises(ValueError, match=r"pred_scores: image 0, row 1 .*finite"):
-        metric.update(**bad)
+    metric.update(**bad)
+    metric.update(**good())
+    with pytest.raises(ValueError, match=r"pred_scores: image 3, row 1 .*finite"):
+        metric.get()
+
+
+def test_the_first_bad_update_is_reported_and_inside_it_detections_first():
+    metric = VOC07MApMetric(class_names=["a", "b"])
+    args = {k: np.repeat(v, 3, axis=0) for k, v in good().items()}
+    args["gt_labels"][1, 0] = 7          # image 1: bad ground-truth label
+    args["pred_bboxes"][2, 0, 0] = 99     # image 2: bad detection box
+    metric.update(**good())
+    metric.update(**args)                 # images 1..3 in one batch
+    metric.update(**{**good(), "pred_labels": np.array([[np.nan, -1]], np.float32)})
+    # As the batch checked on its own would report: its detections before its ground truths.
+    with pytest.raises(ValueError, match=r"pred_bboxes: image 3, row 0 .*xmin <= xmax"):
+        metric.get()

@@ -2,15 +2,17 @@
 
 * Updates with different row counts, flags and dtypes are read back as one padded table equal,
   value for value, to padding each update on its own (-1 padding rows, difficult 0 without flags).
-* The plain-Python quick check used for small tables agrees with the numpy one, and bad input is
-  reported with the same message whichever of the two runs.
+* The quick check accepts good tables and rejects each kind of bad value, and bad input is reported by ``get``
+  with the same message whatever the table size.
+* Per-image updates of one dtype (stored as raw bytes) and batched updates (stored as arrays) read
+  back the same, and the caller may reuse its buffers after ``update``.
 """
 import numpy as np
 import pytest
 
 from gluon_bof.metrics import VOC07MApMetric
-from gluon_bof.metrics._inputs import quick_check, small_table_looks_valid
-from gluon_bof.metrics.voc import _split_table, _StoredUpdates
+from gluon_bof.metrics._inputs import quick_check
+from gluon_bof.metrics.voc import _drop_padding_columns, _split_table, _StoredUpdates
 
 
 def random_update(rng, n, m, with_flags, box_dtype=np.float32):
@@ -26,15 +28,11 @@ def random_update(rng, n, m, with_flags, box_dtype=np.float32):
 def padded_reference(updates, n, m):
     """Each update padded on its own to n detection and m ground-truth rows, then stacked.
 
-    Detection rows after the last one that is not padding in some image are padding (they are not
-    stored), and updates without any row are left out (they are counted, not stored).
+    Updates without any row are left out (they are counted, not stored).
     """
     parts = []
     for pb, pl, ps, gb, gl, gd in updates:
         b = pl.shape[0]
-        used = np.flatnonzero((pl >= 0).any(axis=0))
-        used = int(used[-1]) + 1 if used.size else 0
-        pb, pl, ps = pb[:, :used], pl[:, :used], ps[:, :used]
         if pl.shape[1] + gl.shape[1] == 0:
             continue
         boxes = np.full((b, n + m, 4), -1.0)
@@ -54,7 +52,7 @@ def stored(updates):
     metric = VOC07MApMetric()
     for update in updates:
         metric.update(*update)
-    return _StoredUpdates(metric._tables, metric._layouts)
+    return _StoredUpdates(metric._tables, metric._layouts, metric._empty)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -66,7 +64,7 @@ def test_updates_of_different_layouts_read_back_as_padding_each_one(seed):
     store = stored(updates)
     n, m = store.layout[:2]
     assert store.layout[2] and store.layout[3] == np.float64
-    assert m == max(s[1] for s in shapes) and n <= max(s[0] for s in shapes)
+    assert m == max(s[1] for s in shapes) and n == max(s[0] for s in shapes if s[0] + s[1])
     expected = padded_reference(updates, n, m)
     assert store.num_images == expected[0].shape[0]
     # Whole, then in runs of 2 images (what get does with a small run size).
@@ -85,26 +83,33 @@ def test_updates_of_one_layout_are_stacked_as_they_are():
         np.testing.assert_array_equal(g, e)
 
 
-def test_trailing_padding_rows_are_not_stored_and_the_rest_keep_their_positions():
+def test_trailing_padding_rows_are_left_out_and_the_rest_keep_their_positions():
     rng = np.random.default_rng(3)
     pb, pl, ps, gb, gl, gd = random_update(rng, 8, 2, True)
     pl[:] = 1
     pl[:, 5:] = -1
     pl[0, 2] = -1          # padding inside: kept, in place
     pb[:, 6:] = np.nan      # padding rows may hold anything
-    metric = VOC07MApMetric()
-    metric.update(pb, pl, ps, gb, gl, gd)
-    assert metric._layouts[0][:2] == (5, 2)
-    boxes, labels, scores, _ = _split_table(metric._tables[0].reshape(pl.shape[0], -1), metric._layouts[0])
-    np.testing.assert_array_equal(labels[:, :5], pl[:, :5])
+    ps[:, 6:] = np.inf
+    store = stored([(pb, pl, ps, gb, gl, gd)])
+    boxes, labels, scores, _ = _split_table(store.rows(0, store.num_images), store.layout)
+    boxes, labels, scores, kept = _drop_padding_columns(boxes, labels, scores, 8)
+    assert kept == 5 and labels.shape[1] == 5 + 2
+    np.testing.assert_array_equal(labels, np.concatenate([pl[:, :5], gl], axis=1))
     np.testing.assert_array_equal(scores, ps[:, :5])
-    pl[:, 7] = np.nan      # a NaN label is not padding: reported, not dropped
-    with pytest.raises(ValueError, match=r"pred_labels: image 0, row 7 is NaN"):
-        VOC07MApMetric().update(pb, pl, ps, gb, gl, gd)
-    pl[:] = -1             # nothing but padding: no detection row stored
     metric = VOC07MApMetric()
     metric.update(pb, pl, ps, gb, gl, gd)
-    assert metric._layouts[0][0] == 0
+    trimmed = VOC07MApMetric()
+    trimmed.update(pb[:, :5], pl[:, :5], ps[:, :5], gb, gl, gd)
+    np.testing.assert_array_equal(metric.get()[1], trimmed.get()[1])
+    pl[:, 7] = np.nan      # a NaN label is not padding: reported, not dropped
+    metric = VOC07MApMetric()
+    metric.update(pb, pl, ps, gb, gl, gd)
+    with pytest.raises(ValueError, match=r"pred_labels: image 0, row 7 is NaN"):
+        metric.get()
+    pl[:] = -1             # nothing but padding: no detection row left
+    store = stored([(pb, pl, ps, gb, gl, gd)])
+    assert _drop_padding_columns(*_split_table(store.rows(0, store.num_images), store.layout)[:3], 8)[3] == 0
 
 
 def test_updates_without_any_row_count_images_but_store_nothing():
@@ -139,7 +144,7 @@ GOOD = ([[0, 0, 5, 5], [1, 2, 1, 2], [-1, -1, -1, -1]], [0, 2, -1], [0.5, 0.0, 1
     (("rest", 2, -np.inf), False),
     (("labels", 1, 0.0), True),
 ])
-def test_python_and_numpy_quick_checks_agree(change, valid):
+def test_quick_check_rejects_every_kind_of_bad_value(change, valid):
     boxes, labels, rest = (np.array(v, np.float64) for v in GOOD)
     if change is not None:
         part, at, value = change
@@ -147,11 +152,10 @@ def test_python_and_numpy_quick_checks_agree(change, valid):
     table = table_of(boxes, labels, rest)
     width = labels.size
     numpy_says = quick_check(table[:, :4 * width].reshape(1, width, 4), table[:, 4 * width:5 * width], 3, (table,))
-    assert small_table_looks_valid(table, width, 3) is valid
     assert numpy_says is valid
 
 
-@pytest.mark.parametrize("rows", [2, 60])  # small tables take the plain-Python check, large ones numpy's
+@pytest.mark.parametrize("rows", [2, 60])
 @pytest.mark.parametrize("field,row,value,pattern", [
     ("pred_scores", 1, np.nan, r"pred_scores: image 0, row 1 .*finite"),
     ("pred_bboxes", 1, [9, 0, 1, 5], r"pred_bboxes: image 0, row 1 .*xmin <= xmax"),
@@ -170,6 +174,46 @@ def test_bad_rows_are_named_whichever_check_runs(rows, field, row, value, patter
     args["pred_scores"][0, :2] = [0.9, 0.4]
     args[field][0, row] = value
     metric = VOC07MApMetric(class_names=["a", "b", "c"])
-    with pytest.raises(ValueError, match=pattern):
-        metric.update(**args)
-    assert metric.num_images == 0 and not metric._tables
+    metric.update(**good_image(rows))
+    metric.update(**args)
+    assert metric.num_images == 2
+    with pytest.raises(ValueError, match=pattern.replace("image 0", "image 1")):
+        metric.get()
+
+
+def good_image(rows):
+    """One good image with ``rows`` detection rows (two real ones) and one ground truth."""
+    labels = np.full((1, rows), -1, np.float32)
+    labels[0, :2] = [0, 1]
+    boxes = np.full((1, rows, 4), -1, np.float32)
+    boxes[0, :2] = [[0, 0, 4, 4], [1, 1, 6, 6]]
+    return dict(pred_bboxes=boxes, pred_labels=labels, pred_scores=np.where(labels >= 0, 0.5, -1).astype(np.float32),
+                gt_bboxes=np.array([[[0, 0, 9, 9]]], np.float32), gt_labels=np.array([[1]], np.float32),
+                gt_difficults=np.array([[0]], np.float32))
+
+
+def test_per_image_and_batched_updates_give_the_same_values_and_own_their_data():
+    rng = np.random.default_rng(11)
+    images = [random_update(rng, int(rng.integers(0, 5)), int(rng.integers(0, 3)), True) for _ in range(20)]
+    images = [tuple(a[:1] for a in image) for image in images]
+    per_image, batched = VOC07MApMetric(), VOC07MApMetric()
+    for image in images:
+        # The caller's own buffers, overwritten after each update: what was stored must not change.
+        buffers = [np.array(a) for a in image]
+        per_image.update(*buffers)
+        for b in buffers:
+            b[...] = np.nan
+    for start in range(0, 20, 5):
+        part = images[start:start + 5]
+        n = max(p[1].shape[1] for p in part)
+        m = max(p[4].shape[1] for p in part)
+        arrays = [np.full((5, n, 4), -1, np.float32), np.full((5, n), -1, np.float32), np.full((5, n), -1, np.float32),
+                  np.full((5, m, 4), -1, np.float32), np.full((5, m), -1, np.float32), np.zeros((5, m), np.float32)]
+        for k, image in enumerate(part):
+            for array, values in zip(arrays, image):
+                array[k, :values.shape[1]] = values[0]
+        batched.update(*arrays)
+    assert per_image._tables and all(type(t) is bytes for t in per_image._tables)
+    names, values = per_image.get()
+    np.testing.assert_array_equal(values, batched.get()[1])
+    assert np.isfinite(values[-1])
