@@ -410,48 +410,64 @@ class _StoredUpdates:
         itemsizes = np.array([layout[6].itemsize for layout in index])
         kinds = np.fromiter(map(index.__getitem__, layouts), np.int64, len(layouts))
         table_dtypes = {layout[6] for layout in index}
-        if len(table_dtypes) == 1:
-            # A bytearray, so the array is writable like any other.
-            flat = np.frombuffer(bytearray().join(tables), table_dtypes.pop())
-        else:
-            flat = np.concatenate([np.frombuffer(t, layout[6]) for t, layout in zip(tables, layouts)])
+        # The stored bytes are read run by run (:meth:`_flat`): one buffer of every update at once
+        # would be a large fresh allocation, slow to fault in.
+        self._tables, self._layouts = tables, layouts
+        self._dtype = table_dtypes.pop() if len(table_dtypes) == 1 else None
         sizes = np.fromiter(map(len, tables), np.int64, len(tables)) // (widths * itemsizes)[kinds]
         self.num_images = int(sizes.sum())
         self._starts = np.concatenate(([0], np.cumsum(sizes)))
         self._empty = list(empty)
-        if len(index) == 1:
+        self._uniform = len(index) == 1
+        if self._uniform:
             self.layout = layouts[0]
-            self._table = flat.reshape(self.num_images, int(widths[0]))
+            self._width = int(widths[0])
             return
-        self._table = None
         n = max(layout[0] for layout in index)
         m = max(layout[1] for layout in index)
         has_difficult = any(layout[2] for layout in index)
+        dtype = np.result_type(*{layout[6] for layout in index})
         self.layout = (n, m, has_difficult) + tuple(
-            np.result_type(*{layout[k] for layout in index}) for k in (3, 4, 5)) + (flat.dtype,)
+            np.result_type(*{layout[k] for layout in index}) for k in (3, 4, 5)) + (dtype,)
         self._sizes = [4 * n, 4 * m, n, m, n] + ([m] if has_difficult else [])
         # Per image, values held in each section of the common row.
         self._use = np.array([_section_use(layout, has_difficult) for layout in index])[np.repeat(kinds, sizes)]
         # What the columns no update fills hold: -1 (padding rows), 0 in the difficult flags.
-        self._fill = np.full(sum(self._sizes), -1, dtype=flat.dtype)
+        self._fill = np.full(sum(self._sizes), -1, dtype=dtype)
         self._fill[5 * (n + m) + n:] = 0
-        self._flat = flat
         self._offsets = np.concatenate(([0], np.cumsum(np.repeat(widths[kinds], sizes))))
+
+    def _flat(self, first: int, stop: int) -> Tuple[np.ndarray, int]:
+        """Values of the updates holding images ``first .. stop - 1``, and the first one's image.
+
+        One join of their bytes (a bytearray, so the array is writable like any other), or a
+        concatenation in the common dtype when updates differ in dtype.
+        """
+        lo = int(np.searchsorted(self._starts, first, side="right")) - 1
+        hi = int(np.searchsorted(self._starts, stop, side="left"))
+        if self._dtype is not None:
+            flat = np.frombuffer(bytearray().join(self._tables[lo:hi]), self._dtype)
+        else:
+            flat = np.concatenate([np.frombuffer(t, layout[6]).astype(self.layout[6])
+                                   for t, layout in zip(self._tables[lo:hi], self._layouts[lo:hi])])
+        return flat, int(self._starts[lo])
 
     def rows(self, first: int, stop: int) -> np.ndarray:
         """Images ``first .. stop - 1`` as a ``(stop - first, 5 (N + M) + N [+ M])`` table."""
-        if self._table is not None:
-            return self._table[first:stop]
         stop = min(stop, self.num_images)
+        flat, flat_first = self._flat(first, stop)
+        if self._uniform:
+            return flat.reshape(-1, self._width)[first - flat_first:stop - flat_first]
         use = self._use[first:stop]
         mask = np.empty((use.shape[0], self._fill.size), dtype=bool)
         start = 0
         for k, size in enumerate(self._sizes):
             np.less(np.arange(size), use[:, k:k + 1], out=mask[:, start:start + size])
             start += size
-        table = np.empty(mask.shape, dtype=self._flat.dtype)
+        table = np.empty(mask.shape, dtype=self._fill.dtype)
         table[:] = self._fill
-        table[mask] = self._flat[self._offsets[first]:self._offsets[stop]]
+        base = self._offsets[flat_first]
+        table[mask] = flat[self._offsets[first] - base:self._offsets[stop] - base]
         return table
 
     def update_of(self, image: int) -> int:
