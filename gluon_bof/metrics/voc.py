@@ -179,30 +179,39 @@ def _resort_groups(at: np.ndarray, starts: np.ndarray, sizes: np.ndarray, labels
 
 
 def _corners_plus_one(box: np.ndarray) -> np.ndarray:
-    """(K, 5) table ``x1, y1, x2 + 1, y2 + 1, area`` of (K, 4) boxes: the devkit's inclusive pixels.
+    """(5, K) table ``x1, y1, x2 + 1, y2 + 1, area`` of (K, 4) boxes: the devkit's inclusive pixels.
 
-    Computed in the boxes' dtype, as GluonCV computes them.
+    Computed in the boxes' dtype, as GluonCV computes them. One contiguous row per quantity: the
+    IoU then works on contiguous arrays, several times faster than on the columns of a (K, 5)
+    table.
     """
-    table = np.empty((box.shape[0], 5), dtype=box.dtype)
-    table[:, :2] = box[:, :2]
-    np.add(box[:, 2:], 1, out=table[:, 2:4], casting="unsafe")
-    width = table[:, 2] - table[:, 0]
-    np.multiply(width, table[:, 3] - table[:, 1], out=table[:, 4], casting="unsafe")
+    table = np.empty((5, box.shape[0]), dtype=box.dtype)
+    corners = box.T
+    table[:2] = corners[:2]
+    np.add(corners[2:], 1, out=table[2:4], casting="unsafe")
+    np.multiply(table[2] - table[0], table[3] - table[1], out=table[4], casting="unsafe")
     return table
 
 
 def _iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of two (K, 5) :func:`_corners_plus_one` tables.
+    """Element-wise IoU of two (5, K) :func:`_corners_plus_one` tables.
 
     The arithmetic (and so the rounding) is GluonCV's ``bbox_iou`` on boxes with ``+1`` added to
     xmax and ymax, so comparisons with ``iou_thresh`` agree bit for bit.
     """
-    left = np.maximum(pred[:, 0], gt[:, 0])
-    top = np.maximum(pred[:, 1], gt[:, 1])
-    right = np.minimum(pred[:, 2], gt[:, 2])
-    bottom = np.minimum(pred[:, 3], gt[:, 3])
-    inter = ((right - left) * (bottom - top)) * ((left < right) & (top < bottom))
-    return inter / (pred[:, 4] + gt[:, 4] - inter)
+    left = np.maximum(pred[0], gt[0])
+    top = np.maximum(pred[1], gt[1])
+    right = np.minimum(pred[2], gt[2])
+    bottom = np.minimum(pred[3], gt[3])
+    valid = np.less(left, right)
+    valid &= np.less(top, bottom)
+    # In place, the same operations in the same order: ((right - left) * (bottom - top)) * valid.
+    inter = np.subtract(right, left, out=right)
+    inter *= np.subtract(bottom, top, out=bottom)
+    inter *= valid
+    union = np.add(pred[4], gt[4], out=left)
+    union -= inter
+    return np.divide(inter, union, out=inter) if inter.dtype.kind == "f" else inter / union
 
 
 def match_detections(
@@ -287,12 +296,12 @@ def match_detections(
     gt_table = _corners_plus_one(gt_box)
 
     # Best candidate of each detection: the first highest IoU, as GluonCV's argmax.
-    best = _iou(pred_table, np.take(gt_table, det_first, axis=0))
+    best = _iou(pred_table, gt_table[:, det_first])
     best_j = np.zeros(det.size, dtype=np.int64)
     for j in range(1, prefix.size):
         n = int(prefix[j])
         candidate = det_first[:n] + j
-        iou = _iou(pred_table[:n], np.take(gt_table, candidate, axis=0))
+        iou = _iou(pred_table[:, :n], gt_table[:, candidate])
         better = np.flatnonzero(iou > best[:n])
         best[better] = iou[better]
         best_j[better] = j
