@@ -3,6 +3,7 @@
 ::
 
     python -m gluon_bof.tools.export --params RUN/best.params --out EXPORT [--format zoo,symbol,onnx]
+    (default zoo,symbol)
     python -m gluon_bof.tools.export --params yolo3_darknet53_voc-f5ece5ce.params \\
         --network yolo3_darknet53_voc --out EXPORT
 
@@ -45,6 +46,7 @@ __all__ = ["FORMATS", "GLUONCV_STORE", "architecture_of", "check_image", "export
            "run_export", "main"]
 
 FORMATS = ("zoo", "symbol", "onnx")
+DEFAULT_FORMATS = ("zoo", "symbol")  # ONNX on request: MXNet's exporter cannot export YOLOv3's NMS faithfully
 # Names with an entry in GluonCV 0.10.5's model store (``gluoncv/model_zoo/model_store.py``).
 GLUONCV_STORE = ("yolo3_darknet53_voc", "yolo3_darknet53_coco", "yolo3_mobilenet1.0_voc", "yolo3_mobilenet1.0_coco",
                  "faster_rcnn_resnet50_v1b_voc", "faster_rcnn_resnet50_v1b_coco", "faster_rcnn_resnet101_v1d_coco")
@@ -190,7 +192,7 @@ def _parse_formats(text: str) -> List[str]:
     return formats
 
 
-def run_export(params: str, out_dir: str, formats: Sequence[str] = FORMATS, network: Optional[str] = None,
+def run_export(params: str, out_dir: str, formats: Sequence[str] = DEFAULT_FORMATS, network: Optional[str] = None,
                dataset: Optional[str] = None, classes: Optional[Any] = None, data_shape: Optional[int] = None,
                results: Optional[str] = None, preprocess: bool = False, timing_runs: int = 10) -> Dict[str, Any]:
     """Export ``params`` into ``out_dir`` in ``formats`` and write the model card; return the card."""
@@ -243,7 +245,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--classes", default=None, help="comma-separated class names (custom datasets)")
     p.add_argument("--data-shape", type=int, default=None, help="YOLOv3 input side (default: the run's, else 416)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", default=",".join(FORMATS), help="comma-separated: zoo, symbol, onnx")
+    p.add_argument("--format", default=",".join(DEFAULT_FORMATS), help="comma-separated: zoo, symbol, onnx "
+                   "(onnx implies symbol)")
     p.add_argument("--results", default=None, help="results JSON giving the mAP (default: the run's, if any)")
     p.add_argument("--preprocess", action="store_true", help="symbol/ONNX graphs take resized RGB 0-255 NHWC "
                    "and normalise inside")

@@ -298,8 +298,12 @@ def test_file_that_does_not_fit_lists_the_parameters(tiny_run, tmp_path):
         load_run_model(str(bare), network="mobilenet0.25", dataset="shapes")
 
 
-def test_cli_bad_arguments_exit_2(tiny_run, tmp_path, capsys):
+def test_cli_default_formats_and_bad_arguments(tiny_run, tmp_path, capsys):
     _, params = tiny_run
+    assert export_tool.main(["--params", params, "--out", str(tmp_path / "default"), "--timing-runs", "0"]) == 0
+    card = json.loads((tmp_path / "default" / "model_card.json").read_text())
+    assert sorted(card["exports"]) == ["symbol", "zoo"] and all(e["ok"] for e in card["exports"].values())
+    assert "yolo3_tiny_shapes-symbol.json" in capsys.readouterr().out
     assert export_tool.main(["--params", params, "--out", str(tmp_path), "--format", "zoo,tflite"]) == 2
     assert "--format 'zoo,tflite'" in capsys.readouterr().err
     assert export_tool.main(["--params", str(tmp_path / "none.params"), "--out", str(tmp_path)]) == 2
