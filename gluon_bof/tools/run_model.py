@@ -17,6 +17,7 @@ Inference follows the validation presets: YOLOv3 resizes to a ``data_shape`` squ
 resizes the short side to ``short`` (long side at most ``max_size``); both normalise with the
 ImageNet mean/std. Boxes come back in original image pixels, clipped to the image.
 """
+import hashlib
 import json
 import os
 import warnings
@@ -235,6 +236,14 @@ def _check_fits(net: mx.gluon.Block, path: str, name: str) -> None:
     raise ModelFileError("\n".join(lines))
 
 
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _manifest_for(params_path: str) -> Optional[str]:
     base = params_path[:-len(".params")] if params_path.endswith(".params") else params_path
     path = base + MANIFEST_SUFFIX
@@ -267,6 +276,12 @@ def _from_manifest(manifest_path: str, network: Optional[str], dataset: Optional
         manifest = read_manifest(manifest_path)
     except CheckpointError as exc:
         raise ModelFileError(str(exc)) from None
+    record = manifest["files"]["params"]
+    params_path = os.path.join(os.path.dirname(os.path.abspath(manifest_path)), record["file"])
+    if os.path.getsize(params_path) != record.get("bytes") or _sha256(params_path) != record.get("sha256"):
+        raise ModelFileError("%s is not the file %s recorded (size or SHA-256 differs: edited or overwritten), "
+                             "so its training arguments may not describe it; move the manifest away and pass "
+                             "--network/--classes to use the file anyway" % (params_path, manifest_path))
     args = manifest["meta"].get("args") or {}
     if not args.get("network"):
         raise ModelFileError("%s: the manifest records no training arguments (meta.args.network); pass "

@@ -298,6 +298,18 @@ def test_file_that_does_not_fit_lists_the_parameters(tiny_run, tmp_path):
         load_run_model(str(bare), network="mobilenet0.25", dataset="shapes")
 
 
+def test_a_run_file_changed_after_training_is_refused(tiny_run, tmp_path):
+    _, params = tiny_run
+    run = os.path.dirname(params)
+    for name in ("best.params", "best.manifest.json"):
+        (tmp_path / name).write_bytes(open(os.path.join(run, name), "rb").read())
+    data = bytearray((tmp_path / "best.params").read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    (tmp_path / "best.params").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"best.params is not the file .*best.manifest.json recorded"):
+        load_run_model(str(tmp_path / "best.params"))
+
+
 def test_cli_default_formats_and_bad_arguments(tiny_run, tmp_path, capsys):
     _, params = tiny_run
     assert export_tool.main(["--params", params, "--out", str(tmp_path / "default"), "--timing-runs", "0"]) == 0
