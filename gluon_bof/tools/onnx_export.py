@@ -19,7 +19,7 @@ import importlib
 import json
 import logging
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -152,7 +152,7 @@ def _stamp_opset(path: str) -> int:
     return target
 
 
-def onnx_runtime(path: str):
+def onnx_runtime(path: str) -> Tuple[str, Callable[[np.ndarray], List[np.ndarray]]]:
     """``(name, run(x) -> list of outputs)`` for an ONNX file, with onnxruntime on the CPU.
 
     ONNX's own reference evaluator is no substitute: it fails on the Faster R-CNN graphs.
