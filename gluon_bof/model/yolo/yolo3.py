@@ -109,8 +109,10 @@ class YOLODetectionBlockV3(gluon.HybridBlock):
 def _upsample2x(F, x):
     """Nearest-neighbour 2x upsampling of (B, C, h, w).
 
-    Same values as GluonCV's two ``repeat`` calls (and the same gradient, each input cell summing its
-    four copies), in one operator instead of two in the forward and two in the backward pass.
+    Same values as GluonCV's two ``repeat`` calls, in one operator instead of two in the forward and
+    two in the backward pass. The gradient (each input cell sums its four copies) equals GluonCV's up
+    to float rounding: the four terms are added in another order, so a training run follows a
+    trajectory that differs from the two-``repeat`` one at the last bit and drifts from there.
     """
     return F.UpSampling(x, scale=2, sample_type="nearest")
 
