@@ -129,8 +129,9 @@ def test_bad_inputs_raise_clear_errors():
         net(mx.nd.zeros((1, 3, 32, 128 * 32 + 32)))
 
 
-def test_constructor_errors():
-    with pytest.raises(ValueError, match="pretrained_base=True"):
+def test_constructor_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path))  # an empty model store
+    with pytest.raises(ValueError, match="darknet53 weights are not on this machine. Searched %s" % tmp_path):
         get_model("yolo3_darknet53_voc", pretrained_base=True)
     with pytest.raises(ValueError, match="classes=... .* is required"):
         get_model("yolo3_mobilenet1.0_custom")
