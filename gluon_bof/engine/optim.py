@@ -9,6 +9,7 @@
   over anchors this gives "sum over anchors, mean over images", as GluonCV.
 * ``--no-wd``: ``wd_mult = 0`` on every parameter whose name matches ``.*beta|.*gamma|.*bias``.
 """
+import os
 import re
 import sys
 from typing import Any, Dict, List, Mapping, Optional, Union
@@ -22,6 +23,7 @@ __all__ = ["NO_WD_PATTERN", "apply_no_wd", "build_trainer", "param_multipliers",
            "update_count", "set_update_count"]
 
 NO_WD_PATTERN = ".*beta|.*gamma|.*bias"
+MAX_AGGREGATION = 60
 
 
 def apply_no_wd(net: gluon.Block, pattern: str = NO_WD_PATTERN) -> int:
@@ -82,6 +84,10 @@ def build_trainer(net: gluon.Block, optimizer: str = "sgd", optimizer_params: Op
                             update_on_kvstore=False if distributed else None)
     if distributed:
         _start_dist(trainer)
+    if getattr(trainer._optimizer, "aggregate_num", 0) > 0 and "MXNET_OPTIMIZER_AGGREGATION_SIZE" not in os.environ:
+        # One multi-tensor update per MAX_AGGREGATION parameters instead of per 4 (MXNet's default):
+        # same numbers, fewer operator calls per step. MXNet's multi-SGD kernels take at most 60.
+        trainer._optimizer.aggregate_num = MAX_AGGREGATION
     return trainer
 
 

@@ -189,3 +189,29 @@ def test_blocked_syncbn_devices_give_a_clear_error(tmp_path):
     assert "RAISED DevicesBlockedError: ValueError: device 1 is broken (raised on device 1 of 2" in out, out
     assert "still blocked in SyncBatchNorm" in out and "restart the process" in out, out
     assert not glob.glob(str(tmp_path / "*.manifest.json"))  # nothing saved after the failure
+
+
+def test_trainer_aggregates_updates_with_the_same_numbers():
+    from mxnet import autograd, gluon
+    from gluon_bof.engine.optim import MAX_AGGREGATION
+    weights = []
+    for agg in (None, 4):
+        mx.random.seed(0)
+        net = gluon.nn.HybridSequential()
+        for _ in range(70):                                   # 140 parameters: more than one group of 60
+            net.add(gluon.nn.Dense(3, in_units=3))
+        net.initialize(mx.init.Xavier())
+        trainer = build_trainer(net, "sgd", {"learning_rate": 0.1, "momentum": 0.9, "wd": 1e-3}, no_wd=True)
+        if agg is None:
+            assert trainer._optimizer.aggregate_num == MAX_AGGREGATION
+        else:
+            trainer._optimizer.aggregate_num = agg             # MXNet's default
+        x = mx.nd.array(np.random.default_rng(0).normal(size=(4, 3)))
+        for _ in range(3):
+            with autograd.record():
+                loss = (net(x) ** 2).sum()
+            loss.backward()
+            trainer.step(4)
+        weights.append([p.data().asnumpy() for p in trainer._params])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
