@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+from process_marks import marked_pids
 
 from gluon_bof.engine.distributed import HostfileError, main, parse_hostfile
 
@@ -41,18 +42,6 @@ exec sh -c "$*"
 """
 
 
-def _marked_pids(mark: str) -> list:
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if mark.encode() in f.read():
-                    pids.append(int(pid))
-        except OSError:
-            pass
-    return pids
-
-
 @pytest.fixture
 def env(tmp_path):
     """Environment with a fake ``ssh`` first on PATH and a marker that finds processes left behind."""
@@ -68,9 +57,9 @@ def env(tmp_path):
     yield e
     mark = f"MXNET_TEST_MARK={value}"
     deadline = time.time() + 30  # a launcher killed by a test's timeout: its guards stop their processes
-    while _marked_pids(mark) and time.time() < deadline:
+    while marked_pids(mark) and time.time() < deadline:
         time.sleep(0.2)
-    left = _marked_pids(mark)
+    left = marked_pids(mark)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -194,7 +183,7 @@ def test_launcher_killed_with_sigkill_leaves_no_process(tmp_path, env):
     proc.wait()
     # each guard sees its stdin close and stops its process; the env fixture checks nothing is left
     deadline = time.time() + 15
-    while _marked_pids(f"MXNET_TEST_MARK={env['MXNET_TEST_MARK']}") and time.time() < deadline:
+    while marked_pids(f"MXNET_TEST_MARK={env['MXNET_TEST_MARK']}") and time.time() < deadline:
         time.sleep(0.2)
 
 

@@ -24,6 +24,7 @@ FORBIDDEN = {
     "model": {"engine", "metrics", "recipes", "tools", "viz", "launch"},
     "engine": {"data", "model", "metrics", "recipes", "tools", "viz"},
     "lr_scheduler": {"data", "model", "engine", "metrics", "recipes", "tools", "viz", "launch"},
+    "digest": {"data", "model", "engine", "metrics", "recipes", "tools", "viz", "launch", "lr_scheduler"},
     "recipes": {"tools", "launch"},
 }
 MODEL_MAY_USE_FROM_DATA = {"gluon_bof.data.class_names"}

@@ -17,7 +17,6 @@ at any point therefore leaves either the previous complete checkpoint or one wit
 which ``--resume auto`` ignores; a truncated or edited file fails its checksum.
 """
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import mxnet as mx
 from mxnet import gluon
 
+from ..digest import file_digest
 from .optim import set_param_multipliers, set_update_count, update_count
 
 __all__ = ["CheckpointError", "FORMAT", "VERSION", "atomic_write", "save_checkpoint", "read_manifest",
@@ -69,11 +69,7 @@ def _write_json(path: str, obj: Any) -> None:
 
 
 def _file_record(path: str) -> Dict[str, Any]:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"file": os.path.basename(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+    return {"file": os.path.basename(path), "bytes": os.path.getsize(path), "sha256": file_digest(path, "sha256")}
 
 
 def param_shapes(net: gluon.Block) -> Dict[str, List[int]]:

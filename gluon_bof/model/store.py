@@ -7,10 +7,11 @@ rule). :data:`MODEL_SHA1` carries GluonCV 0.10.5's published hashes of the files
 A missing or mismatching file is a :class:`PretrainedFileError` that says where we looked, which
 file and hash we expected, and how to obtain it.
 """
-import hashlib
 import os
 import re
 from typing import Dict, List, Optional
+
+from ..digest import file_digest
 
 # GluonCV 0.10.5's published SHA-1 of the ImageNet backbones and detector zoo files we load.
 MODEL_SHA1: Dict[str, str] = {
@@ -59,12 +60,8 @@ def published_sha1(name: str) -> str:
 
 
 def file_sha1(path: str) -> str:
-    """Hex SHA-1 of the bytes of ``path``."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex SHA-1 of the bytes of ``path`` (what GluonCV's model store checks)."""
+    return file_digest(path, "sha1")
 
 
 def sha1_matches(actual: str, expected: str) -> bool:

@@ -6,7 +6,6 @@ dataset, split) and measurements taken while exporting (parameter count, inferen
 machine). Anything not known (a bare ``.params`` file has no manifest) is recorded as ``null`` with
 the reason, never guessed.
 """
-import hashlib
 import json
 import os
 import platform
@@ -14,6 +13,8 @@ import statistics
 import subprocess
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ..digest import file_digest
 
 import mxnet as mx
 import numpy as np
@@ -32,11 +33,7 @@ _SCRIPTS = {"yolo3": "train_yolo3.py", "faster_rcnn": "train_faster_rcnn.py"}
 
 def sha1_of(path: str) -> str:
     """Hex SHA-1 of a file (GluonCV's model store checks this digest)."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha1")
 
 
 def file_record(path: str) -> Dict[str, Any]:

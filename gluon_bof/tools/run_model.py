@@ -17,7 +17,6 @@ Inference follows the validation presets: YOLOv3 resizes to a ``data_shape`` squ
 resizes the short side to ``short`` (long side at most ``max_size``); both normalise with the
 ImageNet mean/std. Boxes come back in original image pixels, clipped to the image.
 """
-import hashlib
 import json
 import os
 import warnings
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..data.class_names import COCO_CLASSES, SHAPES_CLASSES, VOC_CLASSES
 from ..data.transforms.presets import MEAN, STD, FasterRCNNValTransform, YOLO3ValTransform
+from ..digest import file_digest
 from ..engine.checkpoint import CheckpointError, read_manifest
 from ..model import get_model, list_models
 from ..recipes.faster_rcnn.recipe import NETWORKS as RCNN_NETWORKS
@@ -236,14 +236,6 @@ def _check_fits(net: mx.gluon.Block, path: str, name: str) -> None:
     raise ModelFileError("\n".join(lines))
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _manifest_for(params_path: str) -> Optional[str]:
     base = params_path[:-len(".params")] if params_path.endswith(".params") else params_path
     path = base + MANIFEST_SUFFIX
@@ -278,7 +270,7 @@ def _from_manifest(manifest_path: str, network: Optional[str], dataset: Optional
         raise ModelFileError(str(exc)) from None
     record = manifest["files"]["params"]
     params_path = os.path.join(os.path.dirname(os.path.abspath(manifest_path)), record["file"])
-    if os.path.getsize(params_path) != record.get("bytes") or _sha256(params_path) != record.get("sha256"):
+    if os.path.getsize(params_path) != record.get("bytes") or file_digest(params_path, "sha256") != record.get("sha256"):
         raise ModelFileError("%s is not the file %s recorded (size or SHA-256 differs: edited or overwritten), "
                              "so its training arguments may not describe it; move the manifest away and pass "
                              "--network/--classes to use the file anyway" % (params_path, manifest_path))

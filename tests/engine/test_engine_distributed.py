@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pytest
+from process_marks import marked_pids
 
 from gluon_bof.engine.distributed import dmlc_env, launch, plan_processes
 
@@ -20,25 +21,13 @@ WORKER = os.path.join(HERE, "dist_worker.py")
 TRAINABLE = ("body.0.weight", "body.1.gamma", "body.1.beta", "body.3.weight", "body.3.bias")
 
 
-def _marked_pids(mark: str) -> list:
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if mark.encode() in f.read():
-                    pids.append(int(pid))
-        except OSError:
-            pass
-    return pids
-
-
 @pytest.fixture
 def job_env():
     """Environment for the jobs of one test, with a marker that finds any process left behind."""
     mark = f"GLUON_BOF_TEST_MARK={uuid.uuid4().hex}"
     env = dict(os.environ, OMP_NUM_THREADS="1", GLUON_BOF_TEST_MARK=mark.split("=", 1)[1])
     yield env
-    left = _marked_pids(mark)
+    left = marked_pids(mark)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
