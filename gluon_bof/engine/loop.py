@@ -403,9 +403,10 @@ def _best_map_so_far(save_dir: str, meta: Mapping[str, Any]) -> float:
 
 
 def _changed_args(saved: Mapping[str, Any], current: Optional[Mapping[str, Any]]) -> str:
-    """``"name: saved -> current, ..."`` for the arguments (other than ``resume``) that differ."""
+    """``"name: saved -> current, ..."`` for the arguments that differ (``resume`` and the raw command
+    line ``argv`` left aside: they change with every resume)."""
     current = current or {}
-    keys = sorted(k for k in set(saved) & set(current) if k != "resume" and saved[k] != current[k])
+    keys = sorted(k for k in set(saved) & set(current) if k not in ("resume", "argv") and saved[k] != current[k])
     return ", ".join(f"{k}: {saved[k]!r} -> {current[k]!r}" for k in keys)
 
 

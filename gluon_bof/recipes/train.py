@@ -114,7 +114,8 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Seque
                                        args.val_batch_size or recipe.default_val_batch_size(args, len(ctxs)))
     result = fit(net, task, train_loader, trainer, ctxs, args.epochs, save_dir, resume=args.resume or None,
                  validate_fn=validate, val_interval=args.val_interval, save_interval=args.save_interval,
-                 seed=args.seed, args=vars(args), epoch_options=lambda epoch: recipe.epoch_options(args, task, epoch),
+                 seed=args.seed, args=dict(vars(args), argv=list(sys.argv[1:] if argv is None else argv)),
+                 epoch_options=lambda epoch: recipe.epoch_options(args, task, epoch),
                  progress=not args.no_progress, log_interval=args.log_interval, write_results=save_results_json,
                  keep_last=args.keep_last, checkpoint_minutes=args.checkpoint_minutes,
                  resume_command=resume_command(recipe, sys.argv[1:] if argv is None else argv, save_dir),

@@ -9,6 +9,7 @@ the reason, never guessed.
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import time
@@ -44,13 +45,16 @@ def file_record(path: str) -> Dict[str, Any]:
 def training_command(kind: str, args: Mapping[str, Any]) -> Optional[str]:
     """The training command line rebuilt from a run's resolved arguments (``None`` without them).
 
-    Flags are written in their long form (``--num-workers`` for ``-j``); switches that are off and
-    arguments left at ``None`` are omitted.
+    The run's own command line when it was recorded (``args['argv']``); otherwise flags in their
+    long form (``--num-workers`` for ``-j``), switches that are off and arguments left at ``None``
+    omitted.
     """
     if not args:
         return None
+    if isinstance(args.get("argv"), list):
+        return " ".join(shlex.quote(w) for w in ["python", _SCRIPTS.get(kind, "train.py")] + list(args["argv"]))
     parts = ["python", _SCRIPTS.get(kind, "train.py")]
-    for key in sorted(args):
+    for key in sorted(k for k in args if k != "max_objects"):  # max_objects is measured, not a flag
         value = args[key]
         flag = "--" + key.replace("_", "-")
         if value is None or value is False or value == "":
