@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from process_marks import marked_pids
+from process_marks import marked_pids, reap_marked
 
 from gluon_bof.engine.distributed import HostfileError, main, parse_hostfile
 
@@ -56,15 +56,7 @@ def env(tmp_path):
              FAKE_SSH_LOG=str(tmp_path / "ssh.log"), MXNET_TEST_MARK=value, PYTHONPATH=ROOT)
     yield e
     mark = f"MXNET_TEST_MARK={value}"
-    deadline = time.time() + 30  # a launcher killed by a test's timeout: its guards stop their processes
-    while marked_pids(mark) and time.time() < deadline:
-        time.sleep(0.2)
-    left = marked_pids(mark)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    left = reap_marked(mark)  # a launcher killed by a test's timeout: its guards stop their processes
     assert not left, f"processes left behind: {left}"
 
 

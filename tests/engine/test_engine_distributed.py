@@ -5,14 +5,13 @@ alive (leftovers are killed and the test fails).
 """
 import io
 import os
-import signal
 import sys
 import time
 import uuid
 
 import numpy as np
 import pytest
-from process_marks import marked_pids
+from process_marks import reap_marked
 
 from gluon_bof.engine.distributed import dmlc_env, launch, plan_processes
 
@@ -27,12 +26,7 @@ def job_env():
     mark = f"GLUON_BOF_TEST_MARK={uuid.uuid4().hex}"
     env = dict(os.environ, OMP_NUM_THREADS="1", GLUON_BOF_TEST_MARK=mark.split("=", 1)[1])
     yield env
-    left = marked_pids(mark)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    left = reap_marked(mark)
     assert not left, f"processes left behind: {left}"
 
 
