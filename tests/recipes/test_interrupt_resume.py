@@ -102,7 +102,7 @@ def test_sigkill_after_a_time_based_checkpoint_then_resume(tmp_path):
             if os.path.exists(manifest):
                 try:
                     meta = json.load(open(manifest))["meta"]
-                except ValueError:
+                except (OSError, ValueError):  # rewritten or removed while being read
                     meta = {}
                 if meta.get("epoch") == 1:
                     break
