@@ -22,6 +22,15 @@ def split_rng(rng: np.random.Generator) -> Tuple[np.random.Generator, np.random.
     return np.random.default_rng(int(a)), np.random.default_rng(int(b))
 
 
+def mixed_sample(dataset: MixupDetection, index: int, rng: np.random.Generator, options: Dict[str, Any]
+                 ) -> Tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """``(img, label, aug_rng)``: item ``index`` mixed with a partner when ``options['mixup']`` is on,
+    and the augmentation stream that the transform should draw from (see :func:`split_rng`)."""
+    mix_rng, aug_rng = split_rng(rng)
+    img, label = dataset.sample(index, mix_rng, bool(options.get("mixup", False)))
+    return img, label, aug_rng
+
+
 class TrainLoader(DetectionLoader):
     """A ``DetectionLoader`` whose default options include the mixup switch."""
 

@@ -12,7 +12,7 @@ import numpy as np
 from ...data.batchify import Group, pad, pad_images, stack
 from ...data.loader import DetectionLoader, Shape
 from ...data.mixup import MixupDetection
-from ...data.pipelines import FixedRatioMixup, TrainLoader, ValSample, split_rng
+from ...data.pipelines import FixedRatioMixup, TrainLoader, ValSample, mixed_sample
 from ...data.transforms.presets import FasterRCNNTrainTransform, FasterRCNNValTransform
 from ...model.rcnn.rpn_targets import pad_rpn_targets
 
@@ -33,8 +33,7 @@ class FasterRCNNTrainSample:
 
     def __call__(self, dataset: MixupDetection, index: int, rng: np.random.Generator,
                  shape: Optional[Shape], options: Dict[str, Any]) -> tuple:
-        mix_rng, aug_rng = split_rng(rng)
-        img, label = dataset.sample(index, mix_rng, bool(options.get("mixup", False)))
+        img, label, aug_rng = mixed_sample(dataset, index, rng, options)
         img, label = self.transform(img, label, aug_rng)
         label = np.asarray(label, dtype=np.float32)
         if self.rpn_target_fn is None:

@@ -11,7 +11,7 @@ import numpy as np
 from ...data.batchify import Group, pad, stack
 from ...data.loader import DetectionLoader, Shape
 from ...data.mixup import MixupDetection
-from ...data.pipelines import FixedRatioMixup, TrainLoader, ValSample, split_rng
+from ...data.pipelines import FixedRatioMixup, TrainLoader, ValSample, mixed_sample
 from ...data.transforms.presets import YOLO3TrainTransform, YOLO3ValTransform
 from ...model.yolo.targets import YOLOv3TargetGenerator
 
@@ -67,8 +67,7 @@ class YOLO3TrainSample:
 
     def __call__(self, dataset: MixupDetection, index: int, rng: np.random.Generator,
                  shape: Optional[Shape], options: Dict[str, Any]) -> tuple:
-        mix_rng, aug_rng = split_rng(rng)
-        img, label = dataset.sample(index, mix_rng, bool(options.get("mixup", False)))
+        img, label, aug_rng = mixed_sample(dataset, index, rng, options)
         img, label = self.transform(img, label, aug_rng, shape=shape or self.data_shape)
         if not self.per_box_weights:
             label = np.array(label, dtype=np.float32)
