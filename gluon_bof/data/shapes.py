@@ -14,7 +14,7 @@ loaders (and GluonCV's) can be run end to end on it.
 import json
 import os
 import xml.etree.ElementTree as ET
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -205,12 +205,17 @@ class ShapesDetection(DetectionDataset):
         At most this many objects are drawn per image (at least 1).
     transform : callable, optional
         Applied as ``transform(img, label)`` by ``__getitem__``.
+    cache_mb : float
+        Keep drawn items in memory, per process, until they take this many MB (0: draw every time).
+        Drawing is most of a training sample's cost (twice per sample with mixup) and an epoch draws
+        every item again; cached items are returned as copies, so callers may modify them.
     """
 
     CLASSES = SHAPE_CLASSES
 
     def __init__(self, num_images: int = 1000, seed: int = 0, split: str = "train", min_size: int = 320,
-                 max_size: int = 500, max_objects: int = 6, transform: Optional[Callable] = None) -> None:
+                 max_size: int = 500, max_objects: int = 6, transform: Optional[Callable] = None,
+                 cache_mb: float = 1024.0) -> None:
         super().__init__(transform)
         if split not in SPLITS:
             raise ValueError("split must be one of %s, got %r" % (sorted(SPLITS), split))
@@ -223,6 +228,14 @@ class ShapesDetection(DetectionDataset):
         self._num, self._seed, self._split = int(num_images), int(seed), split
         self._min_size, self._max_size, self._max_objects = int(min_size), int(max_size), int(max_objects)
         self._image_paths = ["<shapes %s seed=%d #%d>" % (split, self._seed, i) for i in range(self._num)]
+        self._cache_bytes = int(max(float(cache_mb), 0.0) * (1 << 20))
+        self._cache: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+        self._cached_bytes = 0
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_cache"], state["_cached_bytes"] = {}, 0  # a copy sent to another process starts empty
+        return state
 
     def __str__(self) -> str:
         return "ShapesDetection(num_images=%d, seed=%d, split=%s)" % (self._num, self._seed, self._split)
@@ -252,8 +265,16 @@ class ShapesDetection(DetectionDataset):
         if not -self._num <= idx < self._num:
             raise IndexError("ShapesDetection index %d out of range for %d items" % (idx, self._num))
         idx = idx % self._num if self._num else idx
-        w, h = self.image_size(idx)
-        return render(self._rng(idx, _DRAW_KEY), w, h, self._max_objects)
+        item = self._cache.get(idx)
+        if item is None:
+            w, h = self.image_size(idx)
+            item = render(self._rng(idx, _DRAW_KEY), w, h, self._max_objects)
+            size = item[0].nbytes + item[1].nbytes
+            if self._cached_bytes + size > self._cache_bytes:
+                return item
+            self._cache[idx] = item
+            self._cached_bytes += size
+        return item[0].copy(), item[1].copy()
 
     def _load_label(self, idx: int) -> np.ndarray:
         return self.generate(idx)[1]

@@ -132,3 +132,26 @@ def test_written_datasets_read_by_gluoncv_equal(tmp_path):
         np.testing.assert_array_equal(np.asarray(voc[i][1], np.float32), ds.label(i))
         np.testing.assert_array_equal(np.asarray(coco[i][1], np.float32), ds.label(i)[:, :5])
         np.testing.assert_array_equal(voc[i][0].asnumpy(), ours_voc[i][0])
+
+
+def test_cache_returns_the_same_items_as_drawing_and_copies():
+    from gluon_bof.data.shapes import ShapesDetection
+    import pickle
+    cached = ShapesDetection(5, seed=3, split="train", cache_mb=64)
+    plain = ShapesDetection(5, seed=3, split="train", cache_mb=0)
+    for i in range(5):
+        for _ in range(2):
+            a, b = cached[i], plain[i]
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+    assert len(cached._cache) == 5 and not plain._cache
+    img, label = cached[0]
+    img[:] = 0
+    label[:] = -7
+    np.testing.assert_array_equal(cached[0][0], plain[0][0])      # the caller's copy was modified
+    np.testing.assert_array_equal(cached[0][1], plain[0][1])
+    assert pickle.loads(pickle.dumps(cached))._cache == {}       # a pickled copy starts empty
+    tight = ShapesDetection(5, seed=3, split="train", cache_mb=plain[0][0].nbytes * 1.5 / 2 ** 20)
+    for i in range(5):
+        tight[i]
+    assert len(tight._cache) == 1 and tight._cached_bytes <= tight._cache_bytes
