@@ -14,9 +14,8 @@ Python loop per detection or per (image, class):
   CPU cache, leaving out the detection rows that are padding in every image after the last real
   one; the result is cached until the next ``update``.
 * Detections are ordered by class, then image, then descending score inside each (image, class),
-  exactly as GluonCV's ``argsort()[::-1]`` orders them, ties included (:func:`_detection_order`,
-  :func:`_large_tied_groups`, :func:`_resort_groups`). Each class is then one contiguous slice in
-  GluonCV's accumulation order.
+  exactly as GluonCV's ``argsort()[::-1]`` orders them, ties included (:func:`_detection_order`).
+  Each class is then one contiguous slice in GluonCV's accumulation order.
 * Every detection gets its highest-IoU ground truth of the same class and image (the first one on
   IoU ties), with the devkit's +1 pixel convention (``xmax + 1``, ``ymax + 1``). A detection whose
   IoU reaches ``iou_thresh`` is ignored (-1) if that ground truth is difficult, a true positive if
@@ -51,12 +50,12 @@ _join = b"".join
 
 __all__ = ["VOCMApMetric", "VOC07MApMetric", "match_detections"]
 
-# numpy's default (introsort) argsort sorts runs of at most 16 elements by insertion sort, which is
-# stable; longer runs go through quicksort partitions, whose order of ties we reproduce by calling
-# argsort itself.
-_INSERTION_SORT_MAX = 16
 # Detection rows (padding included) handled at once by ``get``: small enough for the CPU cache.
 _CHUNK_ROWS = 65536
+
+# numpy's argsort algorithm for GluonCV's per-(image, class) sorts; the tests swap in "stable" to
+# show that the order of tied scores changes the numbers.
+_GROUP_SORT_KIND = "quicksort"
 
 
 def _small_keys(values: np.ndarray) -> np.ndarray:
@@ -66,15 +65,16 @@ def _small_keys(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Valid detections ordered by class, then image, then GluonCV's order inside the image.
 
     GluonCV sorts each (image, class) group with ``score.argsort()[::-1]`` on the group's scores in
-    row order. For groups of at most 16 detections that argsort is stable, so ties come out in
-    *descending* row order after the reversal, which is what this returns for every group; larger
-    groups with ties are corrected by :func:`_resort_groups`. Each class's detections then
-    form one contiguous run in GluonCV's accumulation order (image by image, as ``update`` saw
-    them).
+    row order. numpy's default argsort is an introsort whose order of tied scores depends on the
+    group's size and contents (groups of up to 16 are insertion-sorted, so stably; larger ones go
+    through quicksort partitions), so every group is sorted by that same argsort: the groups of
+    one size together, one group per row of a 2-D block (argsort along axis 1 sorts each row with
+    the 1-D algorithm). Each class's detections then form one contiguous run in GluonCV's
+    accumulation order (image by image, as ``update`` saw them).
 
     Parameters
     ----------
@@ -90,92 +90,36 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         Flat index ``b * W + r`` of each valid detection, in order.
     label : (D,) int64 array
         Its class (non-decreasing).
+    score : (D,) float array
+        Its score (integer scores as float64).
     """
-    rows, width = scores.shape[1], labels.shape[1]
-    valid = labels[:, :rows] >= 0
+    images, rows, width = scores.shape[0], scores.shape[1], labels.shape[1]
+    image, row = np.nonzero(labels[:, :rows] >= 0)
+    label = labels[image, row].astype(np.int64)
+    # Stable by class over the row-major order: class, then image, then row.
+    by_class = np.argsort(_small_keys(label), kind="stable")
+    image, row, label = image[by_class], row[by_class], label[by_class]
+    at = image * width + row
+    group = label * images + image
+    starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+    sizes = np.diff(np.append(starts, group.size))
     if scores.dtype.kind != "f":
         scores = scores.astype(np.float64)
-    # Padding scores become -inf (valid ones are finite), so the reversal puts them last.
-    keys = np.where(valid, scores, scores.dtype.type(-np.inf))
-    # Reversing a stable ascending sort gives descending scores with ties in descending row order.
-    by_score = np.argsort(keys, axis=1, kind="stable")[:, ::-1]
-    count = np.count_nonzero(valid, axis=1)
-    by_score = by_score + np.arange(0, labels.size, width)[:, None]
-    at = by_score[np.arange(rows) < count[:, None]]
-    label = _small_keys(np.take(labels, at).astype(np.int64))
-    # Stable by class: the image and score order inside each class is kept.
-    by_class = np.argsort(label, kind="stable")
-    return np.take(at, by_class), np.take(label, by_class).astype(np.int64)
-
-
-def _large_tied_groups(key: np.ndarray, score: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """The (image, class) groups of more than 16 detections that hold tied scores.
-
-    numpy's default argsort sorts more than 16 elements by quicksort partitions, which do not keep
-    ties in a simple order; to reproduce GluonCV's order exactly such groups must be sorted with
-    that same argsort (:func:`_resort_groups`).
-
-    Parameters
-    ----------
-    key : (D,) int array
-        Group of each detection (``label * num_images + image``), non-decreasing.
-    score : (D,) array
-        Scores, in :func:`_detection_order` order.
-
-    Returns
-    -------
-    (starts, sizes) : two int arrays, or None
-        Position of the first detection and size of each such group; None when there is none.
-    """
-    tie = np.flatnonzero((score[1:] == score[:-1]) & (key[1:] == key[:-1]))
-    if tie.size == 0:
-        return None
-    tied = key[tie]
-    tied = tied[np.concatenate(([True], tied[1:] != tied[:-1]))]
-    starts = np.searchsorted(key, tied, side="left")
-    sizes = np.searchsorted(key, tied, side="right") - starts
-    large = sizes > _INSERTION_SORT_MAX
-    if not large.any():
-        return None
-    return starts[large], sizes[large]
-
-
-def _resort_groups(at: np.ndarray, starts: np.ndarray, sizes: np.ndarray, labels: np.ndarray,
-                   scores: np.ndarray) -> None:
-    """Put the given groups of ``at`` in GluonCV's order: ``argsort()[::-1]`` of the row-ordered scores.
-
-    Parameters
-    ----------
-    at : (D,) int array, modified in place
-        Flat index ``b * W + r`` of each detection in :func:`_detection_order` order.
-    starts, sizes : int arrays
-        Groups to re-sort, from :func:`_large_tied_groups`.
-    labels : (B, W) array
-        Labels as given to :func:`_detection_order`.
-    scores : (B, N) array
-        Detection scores.
-    """
-    rows, width = scores.shape[1], labels.shape[1]
-    # Members of each group in row order (GluonCV's argsort input), groups one after another.
-    image = at[starts] // width
-    label = labels.reshape(-1)[at[starts]]
-    group, row = np.nonzero(labels[image, :rows] == label[:, None])
-    in_rows = image[group] * width + row
-    in_scores = np.take(scores, in_rows - image[group] * (width - rows))
-    offsets = np.cumsum(sizes) - sizes
-    # Groups of one size are handled together, one group per row of a 2-D block: argsort along
-    # axis 1 sorts each row on its own with the same algorithm (so the same order of ties) as a
-    # 1-D argsort of that group.
+    score = scores[image, row]
     by_size = np.argsort(sizes, kind="stable")
     sorted_sizes = sizes[by_size]
     cuts = np.flatnonzero(np.diff(sorted_sizes)) + 1
-    columns = np.arange(int(sorted_sizes[-1]))
+    columns = np.arange(int(sorted_sizes[-1]) if sizes.size else 0)
     for lo, hi in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [sizes.size])).tolist()):
-        chosen = by_size[lo:hi]
-        span = columns[:int(sorted_sizes[lo])]
-        source = offsets[chosen][:, None] + span
-        order = np.argsort(in_scores[source], axis=1)[:, ::-1]
-        at[starts[chosen][:, None] + span] = np.take_along_axis(in_rows[source], order, axis=1)
+        size = int(sorted_sizes[lo])
+        if size < 2:
+            continue
+        first = starts[by_size[lo:hi]][:, None]
+        order = np.argsort(score[first + columns[:size]], axis=1, kind=_GROUP_SORT_KIND)[:, ::-1]
+        order += first
+        at[first + columns[:size]] = at[order]
+        score[first + columns[:size]] = score[order]
+    return at, label, score
 
 
 def _corners_plus_one(box: np.ndarray) -> np.ndarray:
@@ -439,8 +383,9 @@ class _StoredUpdates:
         self.layout = (n, m, has_difficult) + tuple(
             np.result_type(*{layout[k] for layout in index}) for k in (3, 4, 5)) + (dtype,)
         self._sizes = [4 * n, 4 * m, n, m, n] + ([m] if has_difficult else [])
-        # Per image, values held in each section of the common row.
-        self._use = np.array([_section_use(layout, has_difficult) for layout in index])[np.repeat(kinds, sizes)]
+        # Per layout, values held in each section of the common row; the layout of each image.
+        self._layout_use = np.array([_section_use(layout, has_difficult) for layout in index])
+        self._image_layout = np.repeat(kinds, sizes)
         # What the columns no update fills hold: -1 (padding rows), 0 in the difficult flags.
         self._fill = np.full(sum(self._sizes), -1, dtype=dtype)
         self._fill[5 * (n + m) + n:] = 0
@@ -467,15 +412,15 @@ class _StoredUpdates:
         flat, flat_first = self._flat(first, stop)
         if self._uniform:
             return flat.reshape(-1, self._width)[first - flat_first:stop - flat_first]
-        use = self._use[first:stop]
-        mask = np.empty((use.shape[0], self._fill.size), dtype=bool)
+        table = np.empty((stop - first, self._fill.size), dtype=self._fill.dtype)
+        table[:] = self._fill
+        base = self._offsets[flat_first]
+        use = self._layout_use[self._image_layout[first:stop]]
+        mask = np.empty(table.shape, dtype=bool)
         start = 0
         for k, size in enumerate(self._sizes):
             np.less(np.arange(size), use[:, k:k + 1], out=mask[:, start:start + size])
             start += size
-        table = np.empty(mask.shape, dtype=self._fill.dtype)
-        table[:] = self._fill
-        base = self._offsets[flat_first]
         table[mask] = flat[self._offsets[first] - base:self._offsets[stop] - base]
         return table
 
@@ -659,14 +604,9 @@ class VOCMApMetric:
         first image given.
         """
         width = labels.shape[1]
-        at, label = _detection_order(labels, scores)
+        at, label, score = _detection_order(labels, scores)
         image = at // width
-        score = np.take(scores, at - image * (width - rows))
         group = label * labels.shape[0] + image
-        groups = _large_tied_groups(group, score)
-        if groups is not None:  # image and label stay: groups are re-sorted in place
-            _resort_groups(at, *groups, labels, scores)
-            score = np.take(scores, at - image * (width - rows))
         g_image, g_row = np.nonzero(labels[:, rows:] >= 0)
         g_at = g_image * width + rows + g_row
         gt_box = np.take(boxes.reshape(-1, 4), g_at, axis=0)
