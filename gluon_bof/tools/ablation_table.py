@@ -105,6 +105,13 @@ def render_markdown(spec: TableSpec, summary: Sequence[Mapping[str, Any]], comma
         text = _verdict(r, labels)
         if text:
             lines.append("* %s: %s." % (r["label"], text))
+    stacked = [r for r in summary if r["cumulative"] is not None and r["reference"] != spec.baseline]
+    if stacked:
+        base = labels.get(spec.baseline, spec.baseline)
+        lines += ["", "Cumulative, each row (its freebie and all above it) against '%s':" % base, ""]
+        for r in stacked:
+            lines.append("* %s: %s." % (r["label"], _verdict(dict(r, delta=r["cumulative"], reference=spec.baseline,
+                                                                    identical_to_reference=False), labels)))
     costs = [r["cost"].get("parameters") for r in summary if r["cost"].get("parameters") is not None]
     if costs:
         lines += ["", "Inference cost, measured on the final weights of seed 0 (batch 1, median of timed "

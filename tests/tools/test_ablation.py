@@ -91,6 +91,8 @@ def test_interval_table_words_and_identity():
     assert "* + cosine lr schedule: better than '+ random training shapes', distinguishable from seed noise." in md
     assert "* + random training shapes: not distinguishable from seed noise (interval includes 0)." in md
     assert "| + mixup | 83.68 | +1.54 | not yet run |" in md
+    assert "Cumulative, each row (its freebie and all above it) against 'baseline':" in md
+    assert "* + cosine lr schedule: not distinguishable from seed noise (interval includes 0)." in md.split("Cumulative")[1]
     assert "Failed runs (not in the table): X (exit 2, log L)" in md and "1.0 min on test machine" in md
 
 
