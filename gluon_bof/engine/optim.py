@@ -8,10 +8,15 @@
 * ``trainer.step(global_batch)``: ``rescale_grad = 1 / global_batch``; with per-image losses summed
   over anchors this gives "sum over anchors, mean over images", as GluonCV.
 * ``--no-wd``: ``wd_mult = 0`` on every parameter whose name matches ``.*beta|.*gamma|.*bias``.
+* A dist kvstore is freed by :func:`release_kvstore` when training ends, on every worker, rather than
+  whenever Python's cycle collector gets to it.
 """
+import gc
+import logging
 import os
 import re
 import sys
+import weakref
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 import mxnet as mx
@@ -20,7 +25,9 @@ from mxnet import gluon
 from .distributed import RANK_ANNOUNCEMENT
 
 __all__ = ["NO_WD_PATTERN", "apply_no_wd", "build_trainer", "param_multipliers", "set_param_multipliers",
-           "update_count", "set_update_count"]
+           "release_kvstore", "update_count", "set_update_count"]
+
+_log = logging.getLogger("gluon_bof.engine")
 
 NO_WD_PATTERN = ".*beta|.*gamma|.*bias"
 MAX_AGGREGATION = 60
@@ -144,6 +151,40 @@ def _start_dist(trainer: gluon.Trainer) -> None:
     mx.nd.waitall()
     trainer._params_to_init = []  # done: the first step must not initialize the keys again
     kv._barrier()
+
+
+def release_kvstore(trainer: gluon.Trainer) -> bool:
+    """Free ``trainer``'s dist kvstore now; call it once training has ended normally, on every worker.
+
+    A ``gluon.Trainer`` and its parameters refer to each other, so once the training function
+    returns the kvstore is freed by Python's cycle collector at an unpredictable point: during the
+    script's remaining work, or during interpreter shutdown after MXNet's exit handler has stopped
+    its engine. Freeing a dist kvstore is not a local matter: MXNet waits for the engine, meets the
+    other workers at a barrier, rank 0 stops the servers, and ps-lite shuts down. Doing it here
+    gives every run the same ending: each worker waits at that barrier until all have finished
+    (rank 0 after its final evaluation), while the engine is still running. The trainer cannot
+    step afterwards (its parameters stay usable for inference).
+
+    Returns True when a dist kvstore was freed, False for any other kvstore (nothing to do) or when
+    something else still holds the kvstore (logged as a warning: it is then freed at exit, as before).
+    """
+    kv = trainer._kvstore
+    if not (isinstance(kv, mx.kvstore.KVStore) and kv.type.startswith("dist")):
+        return False
+    rank = kv.rank
+    mx.nd.waitall()
+    for param in trainer._params:
+        param._trainer = None
+    trainer._kvstore = None
+    trainer._kvstore_params["kvstore"] = None
+    alive = weakref.ref(kv)
+    del kv
+    gc.collect()
+    if alive() is not None:
+        _log.warning("dist kvstore of worker %d is still referenced after training; it will be freed at exit", rank)
+        return False
+    _log.info("dist kvstore of worker %d released (all workers met at its final barrier)", rank)
+    return True
 
 
 def update_count(trainer: gluon.Trainer) -> int:

@@ -12,7 +12,7 @@ from typing import List, Optional, Sequence
 
 import mxnet as mx
 
-from ..engine import build_trainer, dist_info, fit
+from ..engine import build_trainer, dist_info, fit, release_kvstore
 from ..metrics.results import save_results_json
 from .base import DetectorRecipe, dist_num_workers, final_evaluation
 from .cli import (KVSTORES, add_dataset_arguments, add_device_arguments, add_run_arguments, check_common_arguments,
@@ -129,4 +129,5 @@ def train(recipe: DetectorRecipe, args: argparse.Namespace, argv: Optional[Seque
         except Exception as err:  # training succeeded and is saved: a picture must not fail the run
             _log.warning("the detection picture %s could not be drawn (%s: %s); training and its checkpoints "
                          "are complete", path, type(err).__name__, err)
+    release_kvstore(trainer)
     return final_map

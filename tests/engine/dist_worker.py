@@ -20,7 +20,7 @@ import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
 import engine_toy as toy  # noqa: E402
-from gluon_bof.engine import build_trainer, dist_info, fit  # noqa: E402
+from gluon_bof.engine import build_trainer, dist_info, fit, release_kvstore  # noqa: E402
 from gluon_bof.lr_scheduler import build_lr_scheduler  # noqa: E402
 
 BATCH = 4
@@ -61,6 +61,7 @@ def run(argv: list) -> None:
     fit(net, toy.ToyTask(), loader, trainer, ctxs, args.epochs, os.path.join(args.out_dir, "run"), save_interval=1,
         progress=False, tensorboard=False, resume=args.resume, epoch_options=epoch_options)
     extra = {"num_workers": num_workers, "num_update": trainer._optimizer.num_update}
+    print(f"worker {rank}: kvstore released: {release_kvstore(trainer)}", flush=True)
     if num_workers > 1:
         np.savez(os.path.join(args.out_dir, f"weights_rank{rank}.npz"), **extra, **toy.weights(net))
     else:

@@ -86,6 +86,8 @@ def test_dist_sync_two_workers_equal_one_process_two_devices(tmp_path, job_env):
     # rank 0 alone wrote checkpoints and logs
     assert (tmp_path / "run" / "epoch0001.manifest.json").exists()
     assert "worker0@127.0.0.1" in out and "worker1@127.0.0.1" in out
+    # each worker freed its kvstore when training ended (not whenever the cycle collector ran)
+    assert "worker 0: kvstore released: True" in out and "worker 1: kvstore released: True" in out
 
 
 def test_killed_worker_ends_job_and_resume_reaches_the_uninterrupted_weights(tmp_path, job_env):
