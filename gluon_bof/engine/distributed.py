@@ -21,8 +21,13 @@ connection drops), the guard sends SIGTERM to the process's group, then SIGKILL 
 ``stop_timeout`` seconds. The launcher watches all processes together: when one exits non-zero or
 disappears, it names it (role, rank, host, exit code) and stops the others, so a job never hangs on
 a dead worker. Ctrl-C (SIGINT), SIGTERM and SIGHUP stop every process the launcher started.
+
+A worker that fails must exit for the launcher to see it, and a normal interpreter exit does not
+get there: freeing the dist kvstore at exit waits at a barrier for the other workers, which are
+blocked waiting for this one's gradients. :func:`exit_failed_worker` ends such a worker at once.
 """
 import argparse
+import logging
 import os
 import re
 import shlex
@@ -35,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["RANK_ANNOUNCEMENT", "free_port", "dmlc_env", "parse_hostfile", "HostfileError", "ProcSpec", "plan_processes", "Job",
+__all__ = ["RANK_ANNOUNCEMENT", "is_dist_worker", "exit_failed_worker", "free_port", "dmlc_env", "parse_hostfile", "HostfileError", "ProcSpec", "plan_processes", "Job",
            "launch", "launch_local", "main", "GUARD_SOURCE"]
 
 LOOPBACK = "127.0.0.1"
@@ -95,6 +100,30 @@ os._exit(rc if rc >= 0 else 128 - rc)
 
 class HostfileError(ValueError):
     """The host file is missing, empty or has a line that is not ``host``, ``user@host`` or ``host:port``."""
+
+
+def is_dist_worker() -> bool:
+    """True in a worker process of a ``dist_*`` job (``DMLC_ROLE=worker``, set by the launcher)."""
+    return os.environ.get("DMLC_ROLE") == "worker"
+
+
+def exit_failed_worker(code: int) -> None:
+    """In a dist worker, end the process now with exit code ``code`` when it is not 0; else return.
+
+    The output streams and logging handlers are flushed, then ``os._exit`` skips the interpreter's
+    shutdown: there, freeing the dist kvstore would wait at a barrier for the other workers, which
+    wait for this one, and the job would hang instead of being stopped by the launcher. Whatever
+    must be saved (checkpoints) is written before this is called.
+    """
+    if code == 0 or not is_dist_worker():
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def free_port() -> int:

@@ -65,7 +65,7 @@ def _small_keys(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Valid detections ordered by class, then image, then GluonCV's order inside the image.
 
     GluonCV sorts each (image, class) group with ``score.argsort()[::-1]`` on the group's scores in
@@ -88,10 +88,14 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
     -------
     at : (D,) int64 array
         Flat index ``b * W + r`` of each valid detection, in order.
+    image : (D,) int64 array
+        Its image ``b``.
     label : (D,) int64 array
         Its class (non-decreasing).
     score : (D,) float array
         Its score (integer scores as float64).
+    group : (D,) int64 array
+        Its (image, class) group, ``label * B + b`` (non-decreasing).
     """
     images, rows, width = scores.shape[0], scores.shape[1], labels.shape[1]
     image, row = np.nonzero(labels[:, :rows] >= 0)
@@ -119,7 +123,7 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         order += first
         at[first + columns[:size]] = at[order]
         score[first + columns[:size]] = score[order]
-    return at, label, score
+    return at, image, label, score, group
 
 
 def _corners_plus_one(box: np.ndarray) -> np.ndarray:
@@ -604,9 +608,7 @@ class VOCMApMetric:
         first image given.
         """
         width = labels.shape[1]
-        at, label, score = _detection_order(labels, scores)
-        image = at // width
-        group = label * labels.shape[0] + image
+        at, image, label, score, group = _detection_order(labels, scores)
         g_image, g_row = np.nonzero(labels[:, rows:] >= 0)
         g_at = g_image * width + rows + g_row
         gt_box = np.take(boxes.reshape(-1, 4), g_at, axis=0)

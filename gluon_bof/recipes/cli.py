@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from typing import Any, Callable, List, Tuple
 
 import mxnet as mx
@@ -226,15 +227,31 @@ def run_script(main: Callable[[], Any], prog: str) -> int:
     A broken, mismatched or unwritable checkpoint, a bad dataset file, a non-finite loss or blocked
     devices end the script with ``<prog>: error: <message>`` on stderr and exit code 1, not a
     traceback; a run stopped by SIGINT/SIGTERM (checkpoint written) exits with 130/143; any other
-    exception is a bug and keeps its traceback.
+    exception is a bug and keeps its traceback. A worker of a dist job that fails in any of these
+    ways exits at once (:func:`gluon_bof.engine.distributed.exit_failed_worker`), so that the
+    launcher sees the failure and stops the job instead of every worker waiting for it.
     """
     from ..data.validation import DatasetError
     from ..engine import CheckpointError, DevicesBlockedError, NonFiniteLossError, TrainingInterrupted
+    from ..engine.distributed import exit_failed_worker, is_dist_worker
     try:
         main()
+        code = 0
     except TrainingInterrupted as stop:  # the checkpoint is written and the resume command logged
-        return stop.exit_code
+        code = stop.exit_code
     except (CheckpointError, DatasetError, NonFiniteLossError, DevicesBlockedError) as err:
         print("%s: error: %s" % (prog, err), file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    except SystemExit as stop:
+        if not is_dist_worker():
+            raise
+        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        if stop.code is not None and not isinstance(stop.code, int):
+            print(stop.code, file=sys.stderr)
+    except BaseException:
+        if not is_dist_worker():
+            raise
+        traceback.print_exc()
+        code = 1
+    exit_failed_worker(code)
+    return code

@@ -36,6 +36,8 @@ def run(argv: list) -> None:
     p.add_argument("--die-rank", type=int, default=-1, help="this rank kills itself (SIGKILL) ...")
     p.add_argument("--die-epoch", type=int, default=-1, help="... at the start of this epoch")
     p.add_argument("--init-seed", type=int, default=42)
+    p.add_argument("--raise-rank", type=int, default=-1, help="this rank raises an exception ...")
+    p.add_argument("--raise-epoch", type=int, default=-1, help="... at the start of this epoch")
     args = p.parse_args(argv)
 
     ctxs = [mx.cpu(i) for i in range(args.devices)]
@@ -48,6 +50,8 @@ def run(argv: list) -> None:
     rank, num_workers = dist_info(trainer)
 
     def epoch_options(epoch: int) -> dict:
+        if rank == args.raise_rank and epoch == args.raise_epoch:
+            raise RuntimeError(f"worker {rank} fails at epoch {epoch} (test)")
         if rank == args.die_rank and epoch == args.die_epoch:
             # die after rank 0 saved the previous epoch, so that the test knows the last checkpoint
             saved = os.path.join(args.out_dir, "run", f"epoch{epoch - 1:04d}.manifest.json")
@@ -71,4 +75,5 @@ def run(argv: list) -> None:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1:])
+    from gluon_bof.recipes.cli import run_script  # noqa: E402 (the training scripts' exit path)
+    sys.exit(run_script(lambda: run(sys.argv[1:]), "dist_worker.py"))

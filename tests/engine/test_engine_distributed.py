@@ -111,3 +111,14 @@ def test_killed_worker_ends_job_and_resume_reaches_the_uninterrupted_weights(tmp
     assert int(a["num_update"]) == int(b["num_update"]) == 9
     for k in TRAINABLE + ("body.1.running_mean", "body.1.running_var"):
         np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_worker_that_raises_ends_the_job_with_its_traceback(tmp_path, job_env):
+    # rank 1 raises when epoch 1 starts; rank 0 waits for its gradients. A normal interpreter exit of
+    # rank 1 would block in the kvstore's exit barrier and the job would hang until --timeout.
+    code, seconds, out, err = _run([str(tmp_path), "--epochs", "3", "--raise-rank", "1", "--raise-epoch", "1"],
+                                   job_env, timeout=100.0)
+    assert code == 1 and seconds < 60, (code, seconds, err)
+    assert "worker rank 1 (launch slot" in err and "exited with exit code 1" in err, err
+    assert "[worker1@127.0.0.1] RuntimeError: worker 1 fails at epoch 1 (test)" in out
+    assert not (tmp_path / "weights_rank0.npz").exists()
