@@ -71,7 +71,7 @@ def plot_map_curves(curves: Dict[str, List[Tuple[np.ndarray, np.ndarray]]], titl
     ax.grid(True, alpha=0.3)
     ax.legend()
     ax.set_title(title)
-    fig.savefig(str(path), format="png")
+    fig.savefig(str(path), format="png", bbox_inches="tight")
 
 
 def _args_of(run_dir: Path) -> Optional[Dict[str, Any]]:

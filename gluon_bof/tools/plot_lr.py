@@ -104,7 +104,7 @@ def make_figure(curves: Dict[str, Tuple[np.ndarray, np.ndarray]], iters_per_epoc
         ax.set_ylim(bottom=0)
         if warmup_epochs > 0:
             ax.axvspan(0, warmup_epochs, color="0.85", zorder=0,
-                       label=f"warmup ({warmup_epochs} epochs)")
+                       label=f"warmup ({warmup_epochs:g} epoch{'' if warmup_epochs == 1 else 's'})")
         ax.set_xlim(0, None)
     top = full.secondary_xaxis("top", functions=(lambda e: e * iters_per_epoch,
                                                  lambda u: u / iters_per_epoch))

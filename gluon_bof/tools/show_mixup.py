@@ -87,7 +87,7 @@ def plot_mixup(dataset: Any, index: int, partner: int, lam: float, path: str,
     for ax in axes:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return label
 
