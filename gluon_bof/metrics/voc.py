@@ -98,18 +98,21 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         Its (image, class) group, ``label * B + b`` (non-decreasing).
     """
     images, rows, width = scores.shape[0], scores.shape[1], labels.shape[1]
-    image, row = np.nonzero(labels[:, :rows] >= 0)
-    label = labels[image, row].astype(np.int64)
+    if scores.dtype.kind != "f":
+        scores = scores.astype(np.float64)
+    valid = labels[:, :rows] >= 0
+    valid_image, valid_row = np.nonzero(valid)
+    valid_score = scores[valid]
+    label = labels[:, :rows][valid].astype(np.int64)
     # Stable by class over the row-major order: class, then image, then row.
     by_class = np.argsort(_small_keys(label), kind="stable")
-    image, row, label = image[by_class], row[by_class], label[by_class]
-    at = image * width + row
+    image, label = valid_image[by_class], label[by_class]
     group = label * images + image
     starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
     sizes = np.diff(np.append(starts, group.size))
-    if scores.dtype.kind != "f":
-        scores = scores.astype(np.float64)
-    score = scores[image, row]
+    score = valid_score[by_class]
+    # ``pick[k]``: the (row-major) valid detection at position k of the final order.
+    pick = by_class
     by_size = np.argsort(sizes, kind="stable")
     sorted_sizes = sizes[by_size]
     cuts = np.flatnonzero(np.diff(sorted_sizes)) + 1
@@ -119,10 +122,14 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         if size < 2:
             continue
         first = starts[by_size[lo:hi]][:, None]
-        order = np.argsort(score[first + columns[:size]], axis=1, kind=_GROUP_SORT_KIND)[:, ::-1]
-        order += first
-        at[first + columns[:size]] = at[order]
-        score[first + columns[:size]] = score[order]
+        block = first + columns[:size]
+        order = np.argsort(score[block], axis=1, kind=_GROUP_SORT_KIND)[:, ::-1]
+        if pick is by_class:
+            pick = by_class.copy()
+        pick[block] = by_class[order + first]
+    if pick is not by_class:
+        score = valid_score[pick]
+    at = valid_image[pick] * width + valid_row[pick]
     return at, image, label, score, group
 
 
