@@ -112,7 +112,7 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
     sizes = np.diff(np.append(starts, group.size))
     score = valid_score[by_class]
     # ``pick[k]``: the (row-major) valid detection at position k of the final order.
-    pick = by_class
+    pick = by_class.copy()
     by_size = np.argsort(sizes, kind="stable")
     sorted_sizes = sizes[by_size]
     cuts = np.flatnonzero(np.diff(sorted_sizes)) + 1
@@ -124,13 +124,9 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         first = starts[by_size[lo:hi]][:, None]
         block = first + columns[:size]
         order = np.argsort(score[block], axis=1, kind=_GROUP_SORT_KIND)[:, ::-1]
-        if pick is by_class:
-            pick = by_class.copy()
         pick[block] = by_class[order + first]
-    if pick is not by_class:
-        score = valid_score[pick]
     at = valid_image[pick] * width + valid_row[pick]
-    return at, image, label, score, group
+    return at, image, label, valid_score[pick], group
 
 
 def _corners_plus_one(box: np.ndarray) -> np.ndarray:

@@ -245,9 +245,12 @@ def run_script(main: Callable[[], Any], prog: str) -> int:
     except SystemExit as stop:
         if not is_dist_worker():
             raise
-        code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-        if stop.code is not None and not isinstance(stop.code, int):
-            print(stop.code, file=sys.stderr)
+        if isinstance(stop.code, int):
+            code = stop.code
+        else:  # None means success; any other object is printed and means failure, as at exit
+            code = 0 if stop.code is None else 1
+            if stop.code is not None:
+                print(stop.code, file=sys.stderr)
     except BaseException:
         if not is_dist_worker():
             raise
