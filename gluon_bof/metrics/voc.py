@@ -15,7 +15,9 @@ Python loop per detection or per (image, class):
   one; the result is cached until the next ``update``.
 * Detections are ordered by class, then image, then descending score inside each (image, class),
   exactly as GluonCV's ``argsort()[::-1]`` orders them, ties included (:func:`_detection_order`).
-  Each class is then one contiguous slice in GluonCV's accumulation order.
+  Each class is then one contiguous slice in GluonCV's accumulation order. Every score sort runs on
+  integer keys ordered as the scores (:func:`_sort_keys`): numpy's argsort then makes the same
+  comparisons, so the same permutation, with cheaper compares.
 * Every detection gets its highest-IoU ground truth of the same class and image (the first one on
   IoU ties), with the devkit's +1 pixel convention (``xmax + 1``, ``ymax + 1``). A detection whose
   IoU reaches ``iou_thresh`` is ignored (-1) if that ground truth is difficult, a true positive if
@@ -65,6 +67,26 @@ def _small_keys(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _sort_keys(values: np.ndarray) -> np.ndarray:
+    """Integers that any comparison sort orders exactly as it orders the float ``values``.
+
+    numpy's argsort runs the same algorithm for every numeric dtype, so the same comparison
+    outcomes give the same permutation, tied values included; comparing integers is cheaper than
+    comparing floats the NaN-aware way. The IEEE bits of a float, with the magnitude bits flipped
+    for negative numbers, are strictly monotone in its value; ``-0.0`` is first made ``+0.0``,
+    which compares equal to it. Values must not be NaN (the checks reject NaN scores). Other
+    dtypes are returned unchanged.
+    """
+    if values.dtype == np.float32:
+        bits, mask = np.add(values, np.float32(0)).view(np.int32), np.int32(0x7FFFFFFF)
+    elif values.dtype == np.float64:
+        bits, mask = np.add(values, 0.0).view(np.int64), np.int64(0x7FFFFFFFFFFFFFFF)
+    else:
+        return values
+    bits ^= (bits >> (8 * bits.itemsize - 1)) & mask
+    return bits
+
+
 def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Valid detections ordered by class, then image, then GluonCV's order inside the image.
 
@@ -92,8 +114,8 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         Its image ``b``.
     label : (D,) int64 array
         Its class (non-decreasing).
-    score : (D,) float array
-        Its score (integer scores as float64).
+    key : (D,) int array
+        Its score's sort key (:func:`_sort_keys`; integer scores are taken as float64).
     group : (D,) int64 array
         Its (image, class) group, ``label * B + b`` (non-decreasing).
     """
@@ -102,7 +124,7 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
         scores = scores.astype(np.float64)
     valid = labels[:, :rows] >= 0
     valid_image, valid_row = np.nonzero(valid)
-    valid_score = scores[valid]
+    valid_key = _sort_keys(scores[valid])
     label = labels[:, :rows][valid].astype(np.int64)
     # Stable by class over the row-major order: class, then image, then row.
     by_class = np.argsort(_small_keys(label), kind="stable")
@@ -110,7 +132,7 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
     group = label * images + image
     starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
     sizes = np.diff(np.append(starts, group.size))
-    score = valid_score[by_class]
+    key = valid_key[by_class]
     # ``pick[k]``: the (row-major) valid detection at position k of the final order.
     pick = by_class.copy()
     by_size = np.argsort(sizes, kind="stable")
@@ -123,10 +145,10 @@ def _detection_order(labels: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray
             continue
         first = starts[by_size[lo:hi]][:, None]
         block = first + columns[:size]
-        order = np.argsort(score[block], axis=1, kind=_GROUP_SORT_KIND)[:, ::-1]
+        order = np.argsort(key[block], axis=1, kind=_GROUP_SORT_KIND)[:, ::-1]
         pick[block] = by_class[order + first]
     at = valid_image[pick] * width + valid_row[pick]
-    return at, image, label, valid_score[pick], group
+    return at, image, label, valid_key[pick], group
 
 
 def _corners_plus_one(box: np.ndarray) -> np.ndarray:
@@ -605,20 +627,20 @@ class VOCMApMetric:
         """Valid detections (class, image, GluonCV's order) and ground truths (image, row order).
 
         Parameters are a run of B images from :func:`_split_table`. Returns
-        ``(image, label, score, at, group)`` for the detections, ``at`` being each one's row in
-        ``boxes.reshape(-1, 4)`` and ``group`` ``label * B + image``, and
+        ``(image, label, key, at, group)`` for the detections, ``key`` being the scores' sort keys,
+        ``at`` each one's row in ``boxes.reshape(-1, 4)`` and ``group`` ``label * B + image``, and
         ``(image, label, difficult, boxes)`` for the ground truths; image indices count from the
         first image given.
         """
         width = labels.shape[1]
-        at, image, label, score, group = _detection_order(labels, scores)
+        at, image, label, key, group = _detection_order(labels, scores)
         g_image, g_row = np.nonzero(labels[:, rows:] >= 0)
         g_at = g_image * width + rows + g_row
         gt_box = np.take(boxes.reshape(-1, 4), g_at, axis=0)
         gt = (g_image, np.take(labels, g_at).astype(np.int64),
               np.zeros(g_at.size, bool) if difficult is None else difficult[g_image, g_row],
               gt_box if gt_box.dtype == gt_dtype else gt_box.astype(gt_dtype))
-        return (image, label, score, at, group), gt
+        return (image, label, key, at, group), gt
 
     def _per_class(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every class's ranked curves, matching everything once (cached until the next ``update``).
@@ -636,7 +658,7 @@ class VOCMApMetric:
         # Without class names the classes are 0 .. the largest label seen, found run by run.
         size = self.num_classes or 0
         n_pos = np.zeros(size, dtype=np.int64)
-        score_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
+        key_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
         match_parts: List[List[np.ndarray]] = [[] for _ in range(size)]
         # Images are handled in runs of about 64k detection rows, whose intermediate arrays stay in
         # the CPU cache; every step before the final per-class sort is per image anyway.
@@ -652,10 +674,10 @@ class VOCMApMetric:
             if self.num_classes is None and labels.size and labels.max() >= size:
                 grow = int(labels.max()) + 1 - size
                 n_pos = np.concatenate((n_pos, np.zeros(grow, np.int64)))
-                score_parts += [[] for _ in range(grow)]
+                key_parts += [[] for _ in range(grow)]
                 match_parts += [[] for _ in range(grow)]
                 size += grow
-            (image, label, score, at, group), gt = self._flat(boxes, labels, scores, difficult, kept, gt_dtype)
+            (image, label, key, at, group), gt = self._flat(boxes, labels, scores, difficult, kept, gt_dtype)
             matches = match_detections(image, label, boxes.reshape(-1, 4), *gt,
                                        iou_thresh=self.iou_thresh, pred_box_index=at,
                                        pred_box_dtype=pred_dtype, pred_key=(labels.shape[0], group))
@@ -663,16 +685,16 @@ class VOCMApMetric:
             bounds = np.searchsorted(label, np.arange(size + 1)).tolist()
             for c in range(size):
                 if bounds[c] < bounds[c + 1]:
-                    score_parts[c].append(score[bounds[c]:bounds[c + 1]])
+                    key_parts[c].append(key[bounds[c]:bounds[c + 1]])
                     match_parts[c].append(matches[bounds[c]:bounds[c + 1]])
         # Each class's detections in GluonCV's accumulation order are exactly the array GluonCV
-        # argsorts, so this argsort puts tied scores in its order.
+        # argsorts, so this argsort (of the scores' sort keys) puts tied scores in its order.
         ranked = []
         for c in range(size):
-            if score_parts[c]:
-                class_scores = np.concatenate(score_parts[c])
-                ranked.append(np.concatenate(match_parts[c])[class_scores.argsort()[::-1]])
-        counts = [sum(part.size for part in parts) for parts in score_parts]
+            if key_parts[c]:
+                class_keys = np.concatenate(key_parts[c])
+                ranked.append(np.concatenate(match_parts[c])[class_keys.argsort()[::-1]])
+        counts = [sum(part.size for part in parts) for parts in key_parts]
         bounds = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
         matches = np.concatenate(ranked) if ranked else np.zeros(0, np.int8)
         recall, precision = ap_lib.ranked_curves(matches, bounds, n_pos)

@@ -339,3 +339,17 @@ def test_parity_when_updates_mix_empty_batches_missing_flags_and_dtypes(monkeypa
     assert values[9] == 0.0 and np.isnan(values[6:9]).all()
     assert values[-1] == pytest.approx(their_map, abs=1e-9)
     assert ours.num_images == 80 + 9
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parity_with_negative_and_signed_zero_scores(dtype):
+    """Scores of both signs, -0.0 and 0.0 tied with each other, in groups of more than 16."""
+    data = list(make_data(np.random.default_rng(11), images=80, max_det=40))
+    rng = np.random.default_rng(12)
+    valid = data[1] >= 0
+    data[2] = np.where(valid, rng.choice(np.array([-0.0, 0.0, -0.25, 0.25, -2.0]), data[2].shape), -1.0)
+    data = [a.astype(dtype) for a in data]
+    assert (np.signbit(data[2]) & (data[2] == 0) & valid).any()
+    ours, theirs = run_both(VOC07MApMetric(0.5, CLASS_NAMES), gluoncv_voc.VOC07MApMetric(0.5, CLASS_NAMES), data, 8)
+    assert_same(ours, theirs)
