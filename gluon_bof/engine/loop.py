@@ -6,8 +6,8 @@ way for YOLOv3 and Faster R-CNN:
 
 * per epoch: options (mixup on/off) from ``epoch_options(epoch)``, batches from
   ``loader.iter_epoch(epoch, start_batch, options)``;
-* per batch: ``mx.random`` reseeded from ``(seed, epoch, batch)`` (in-graph random draws are the
-  same after a resume at any batch); one thread per device runs forward under ``autograd.record()``
+* per batch: ``mx.random`` reseeded from ``(seed, epoch, batch)`` when the task's forward draws
+  random numbers (in-graph random draws are then the same after a resume at any batch); one thread per device runs forward under ``autograd.record()``
   and backward of the sum of the loss components; non-finite losses stop training *before* the
   update; then ``trainer.step(global_batch)``; a rolling ``last`` checkpoint every
   ``checkpoint_minutes``, and one at once on SIGINT/SIGTERM (then :class:`TrainingInterrupted`);
@@ -55,9 +55,15 @@ class TrainTask(Protocol):
     ----------
     loss_names : sequence of str
         Names of the loss components, e.g. ``('obj', 'center', 'scale', 'cls')``.
+    draws_random : bool
+        Whether the training forward draws from ``mx.random`` (e.g. Faster R-CNN's RoI sampling).
+        Only then is ``mx.random`` reseeded before every batch: a reseed is an engine operation of
+        its own, about 2 ms on a CPU, serialized with the network's operators. A task without the
+        attribute is taken to draw.
     """
 
     loss_names: Sequence[str]
+    draws_random: bool
 
     def split(self, batch: tuple, ctxs: Sequence[mx.Context]) -> List[tuple]:
         """Per-device tuples of NDArrays (usually :func:`gluon_bof.engine.split_batch`)."""
@@ -173,7 +179,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     epoch_options : callable, optional
         ``epoch -> options`` for the loader, e.g. ``{'mixup': epoch < epochs - 20}``.
     seed : int
-        Seed of ``mx.random`` (reseeded before every batch with :func:`batch_seed`).
+        Seed of ``mx.random`` (reseeded before every batch with :func:`batch_seed` when
+        ``task.draws_random``).
     args : mapping, optional
         Resolved command-line arguments, stored in every checkpoint.
     stop_epoch : int, optional
@@ -220,6 +227,7 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
     else:
         slice_batches = num_workers > 1
     loss_names = list(task.loss_names)
+    reseed = bool(getattr(task, "draws_random", True))
     threaded = len(ctxs) > 1 and _has_syncbn(net)
 
     manifest_path = resolve_resume(resume, save_dir)
@@ -289,7 +297,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                     images, tic = int(partial["images"]), tic - float(partial["time_sec"])
                 log.start_epoch(epoch, total, first)
                 for b, batch in enumerate(train_loader.iter_epoch(epoch, first, options), start=first):
-                    mx.random.seed(batch_seed(seed, epoch, b))
+                    if reseed:
+                        mx.random.seed(batch_seed(seed, epoch, b))
                     global_bs = int(np.shape(batch[0])[0])
                     if slice_batches:
                         if global_bs % num_workers:

@@ -36,6 +36,7 @@ class ToyTask:
     """Two per-image loss components: squared box error and logistic score error."""
 
     loss_names = ("box", "score")
+    draws_random = True  # as a task whose forward samples would: fit reseeds mx.random per batch
 
     def __init__(self, nan_at: Optional[int] = None) -> None:
         self.nan_at = nan_at  # make the 'score' component NaN on the nan_at-th call (0-based)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import engine_toy as toy
-from gluon_bof.engine import (CheckpointError, NonFiniteLossError, build_trainer, fit, norm_layer_for,
+from gluon_bof.engine import (CheckpointError, NonFiniteLossError, batch_seed, build_trainer, fit, norm_layer_for,
                               update_count)
 from gluon_bof.lr_scheduler import build_lr_scheduler
 
@@ -71,6 +71,23 @@ def test_two_epochs_equal_one_plus_resume(tmp_path, num_workers, ctxs, syncbn):
     for a, b in zip(second.rows, full.rows):
         for key in ("lr", "loss_box", "loss_score", "global_step"):
             assert a[key] == pytest.approx(b[key], rel=rtol), key
+
+
+@pytest.mark.parametrize("draws_random", [True, False])
+def test_mx_random_is_reseeded_per_batch_only_for_tasks_that_draw(tmp_path, monkeypatch, draws_random):
+    seeds = []
+    real_seed = mx.random.seed
+    monkeypatch.setattr(mx.random, "seed", lambda value, *a, **k: (seeds.append(value), real_seed(value, *a, **k)))
+    task = toy.ToyTask()
+    task.draws_random = draws_random
+    loader, net, trainer = _setup([mx.cpu()])
+    try:
+        fit(net, task, loader, trainer, [mx.cpu()], EPOCHS, str(tmp_path), seed=7, progress=False, tensorboard=False)
+    finally:
+        loader.close()
+    every_batch = [batch_seed(7, e, b) for e in range(EPOCHS) for b in range(loader.num_batches(e))]
+    assert len(every_batch) > 4
+    assert seeds == (every_batch if draws_random else [])
 
 
 def test_nan_loss_stops_with_iteration_and_components_and_saves_nothing_after(tmp_path):

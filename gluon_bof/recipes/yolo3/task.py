@@ -19,6 +19,8 @@ class YOLO3TrainTask:
     """:class:`gluon_bof.engine.TrainTask` of YOLOv3."""
 
     loss_names = LOSS_NAMES
+    #: The network draws no random numbers in training (the augmentations run in the data workers).
+    draws_random = False
 
     def split(self, batch: tuple, ctxs: Sequence[mx.Context]) -> List[tuple]:
         """Per-device ``(x, obj, center, scale, weight, class, gt_boxes)`` NDArrays."""
