@@ -35,7 +35,7 @@ class FasterRCNNTrainTask:
     """
 
     loss_names = LOSS_NAMES
-    #: The RPN and R-CNN target samplers draw from ``mx.random`` inside the training forward.
+    #: The RoI sampler of the R-CNN targets draws from ``mx.random`` inside the training forward.
     draws_random = True
 
     def __init__(self, label_smoothing: float = 0.0, mixup_mode: str = "weighted", rpn_rho: float = 1.0 / 9,
