@@ -7,10 +7,11 @@ way for YOLOv3 and Faster R-CNN:
 * per epoch: options (mixup on/off) from ``epoch_options(epoch)``, batches from
   ``loader.iter_epoch(epoch, start_batch, options)``;
 * per batch: ``mx.random`` reseeded from ``(seed, epoch, batch)`` when the task's forward draws
-  random numbers (in-graph random draws are then the same after a resume at any batch); one thread per device runs forward under ``autograd.record()``
-  and backward of the sum of the loss components; non-finite losses stop training *before* the
-  update; then ``trainer.step(global_batch)``; a rolling ``last`` checkpoint every
-  ``checkpoint_minutes``, and one at once on SIGINT/SIGTERM (then :class:`TrainingInterrupted`);
+  random numbers (in-graph random draws are then the same after a resume at any batch); one thread
+  per device runs forward under ``autograd.record()`` and backward of the sum of the loss
+  components; non-finite losses stop training *before* the update; then
+  ``trainer.step(global_batch)``; a rolling ``last`` checkpoint every ``checkpoint_minutes``, and
+  one at once on SIGINT/SIGTERM (then :class:`TrainingInterrupted`);
 * per epoch end: metrics rows, periodic checkpoints every ``save_interval`` epochs and at the end
   (written *before* validation, so a failing validation loses no training), validation every
   ``val_interval`` epochs (results file, ``best`` checkpoint, ``best_map.log``).
@@ -58,8 +59,8 @@ class TrainTask(Protocol):
     draws_random : bool
         Whether the training forward draws from ``mx.random`` (e.g. Faster R-CNN's RoI sampling).
         Only then is ``mx.random`` reseeded before every batch: a reseed is an engine operation of
-        its own, about 2 ms on a CPU, serialized with the network's operators. A task without the
-        attribute is taken to draw.
+        its own, serialized with the network's operators. A task without the attribute is taken to
+        draw.
     """
 
     loss_names: Sequence[str]
