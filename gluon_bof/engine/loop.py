@@ -9,7 +9,9 @@ way for YOLOv3 and Faster R-CNN:
 * per batch: ``mx.random`` reseeded from ``(seed, epoch, batch)`` when the task's forward draws
   random numbers (in-graph random draws are then the same after a resume at any batch); one thread
   per device runs forward under ``autograd.record()`` and backward of the sum of the loss
-  components; non-finite losses stop training *before* the update; then
+  components; while the engine computes them, this thread receives the next batch and copies it to
+  the devices (a loader error is raised after the batch in flight, where it would have been met);
+  non-finite losses stop training *before* the update; then
   ``trainer.step(global_batch)``; a rolling ``last`` checkpoint every ``checkpoint_minutes``, and
   one at once on SIGINT/SIGTERM (then :class:`TrainingInterrupted`);
 * per epoch end: metrics rows, periodic checkpoints every ``save_interval`` epochs and at the end
@@ -297,20 +299,18 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                     sums = np.asarray(partial["loss_sums"], dtype=np.float64)
                     images, tic = int(partial["images"]), tic - float(partial["time_sec"])
                 log.start_epoch(epoch, total, first)
-                for b, batch in enumerate(train_loader.iter_epoch(epoch, first, options), start=first):
+                batches = enumerate(train_loader.iter_epoch(epoch, first, options), start=first)
+                upcoming, deferred = _next_prepared(batches, task, ctxs, rank, num_workers, slice_batches)
+                while upcoming is not None:
+                    b, batch, device_batches, global_bs = upcoming
                     if reseed:
                         mx.random.seed(batch_seed(seed, epoch, b))
-                    global_bs = int(np.shape(batch[0])[0])
-                    if slice_batches:
-                        if global_bs % num_workers:
-                            raise ValueError(f"fit: global batch {global_bs} not divisible by {num_workers} "
-                                             f"workers")
-                        part = global_bs // num_workers
-                        batch = tuple(a[rank * part:(rank + 1) * part] for a in batch)
-                    elif num_workers > 1:
-                        global_bs *= num_workers
-                    values = _forward_backward(net, task, batch, ctxs, len(loss_names), threaded,
-                                               trainer if amp_loss_scaling else None)
+                    pushed = _push_forward_backward(net, task, device_batches, ctxs, len(loss_names), threaded,
+                                                    trainer if amp_loss_scaling else None)
+                    # While the engine computes this batch, this thread receives and copies the next one
+                    # (an error doing so is raised after this batch, where the loop would have met it).
+                    upcoming, deferred = _next_prepared(batches, task, ctxs, rank, num_workers, slice_batches)
+                    values = _loss_sums(pushed)
                     local_bs = int(np.shape(batch[0])[0])
                     per_image = values / local_bs
                     step = update_count(trainer) + 1
@@ -339,6 +339,8 @@ def fit(net: gluon.Block, task: TrainTask, train_loader: Any, trainer: gluon.Tra
                         last_save = time.time()
                     if stop.signum is not None and b + 1 < total:
                         raise _interrupted(stop, log, epoch, b + 1, resume_command)
+                if deferred is not None:
+                    raise deferred
                 log.end_epoch()
                 elapsed = time.time() - tic
                 row: Dict[str, Any] = {"epoch": epoch, "lr": float(trainer.learning_rate),
@@ -426,18 +428,48 @@ def _has_syncbn(net: gluon.Block) -> bool:
     return any(found)
 
 
-def _forward_backward(net: gluon.Block, task: TrainTask, batch: tuple, ctxs: List[mx.Context],
-                      n_losses: int, threaded: bool, amp_trainer: Optional[gluon.Trainer] = None) -> np.ndarray:
-    """Forward + backward on every device; return the per-component loss sums over this process's images.
+def _next_prepared(batches: Any, task: TrainTask, ctxs: List[mx.Context], rank: int, num_workers: int,
+                   slice_batches: bool) -> Tuple[Optional[tuple], Optional[Exception]]:
+    """The next batch made ready for the devices: ``((b, batch, device_batches, global_bs), None)``.
+
+    ``batch`` is this process's part (its slice of the global batch when ``slice_batches``) and
+    ``device_batches`` what ``task.split`` made of it. ``(None, None)`` at the end of the epoch;
+    ``(None, error)`` when receiving or preparing it failed, so that the caller can finish the
+    batch in flight first.
+    """
+    try:
+        b, batch = next(batches)
+    except StopIteration:
+        return None, None
+    except Exception as err:  # e.g. a data worker died: reported after the batch in flight
+        return None, err
+    try:
+        global_bs = int(np.shape(batch[0])[0])
+        if slice_batches:
+            if global_bs % num_workers:
+                raise ValueError(f"fit: global batch {global_bs} not divisible by {num_workers} workers")
+            part = global_bs // num_workers
+            batch = tuple(a[rank * part:(rank + 1) * part] for a in batch)
+        elif num_workers > 1:
+            global_bs *= num_workers
+        device_batches = task.split(batch, ctxs)
+        if len(device_batches) != len(ctxs):
+            raise ValueError(f"fit: task.split returned {len(device_batches)} parts for {len(ctxs)} devices")
+    except Exception as err:
+        return None, err
+    return (b, batch, device_batches, global_bs), None
+
+
+def _push_forward_backward(net: gluon.Block, task: TrainTask, device_batches: List[tuple], ctxs: List[mx.Context],
+                           n_losses: int, threaded: bool,
+                           amp_trainer: Optional[gluon.Trainer] = None) -> List[mx.nd.NDArray]:
+    """Push forward + backward on every device; per device, its ``(n_losses,)`` loss sums (not waited for).
 
     With SyncBN on several devices each device runs in its own thread (see ``context`` module);
     otherwise all devices are pushed from this thread, as GluonCV does (MXNet runs them in parallel).
     """
-    device_batches = task.split(batch, ctxs)
-    if len(device_batches) != len(ctxs):
-        raise ValueError(f"fit: task.split returned {len(device_batches)} parts for {len(ctxs)} devices")
 
-    def work(i: int) -> List[mx.nd.NDArray]:
+    def work(i: int) -> mx.nd.NDArray:
         with autograd.record():
             losses = list(task.losses(net, device_batches[i]))
             if len(losses) != n_losses:
@@ -450,20 +482,23 @@ def _forward_backward(net: gluon.Block, task: TrainTask, batch: tuple, ctxs: Lis
         head.backward()
         return mx.nd.concat(*[loss.sum().reshape((1,)) for loss in losses], dim=0)
 
-    if threaded:
-        try:
-            per_device = run_per_device(work, len(ctxs))
-        except DevicesBlockedError:
-            raise
-        except BaseException as exc:
-            if not _engine_drains(DRAIN_SECONDS):
-                raise DevicesBlockedError(
-                    f"{type(exc).__name__}: {exc} {' '.join(getattr(exc, '__notes__', []))}; the other devices "
-                    f"are still blocked in SyncBatchNorm {DRAIN_SECONDS:g} s later, waiting for the failed one; "
-                    f"MXNet cannot cancel them, so restart the process (resume from the last checkpoint)") from exc
-            raise
-    else:
-        per_device = [work(i) for i in range(len(ctxs))]
+    if not threaded:
+        return [work(i) for i in range(len(ctxs))]
+    try:
+        return run_per_device(work, len(ctxs))
+    except DevicesBlockedError:
+        raise
+    except BaseException as exc:
+        if not _engine_drains(DRAIN_SECONDS):
+            raise DevicesBlockedError(
+                f"{type(exc).__name__}: {exc} {' '.join(getattr(exc, '__notes__', []))}; the other devices "
+                f"are still blocked in SyncBatchNorm {DRAIN_SECONDS:g} s later, waiting for the failed one; "
+                f"MXNet cannot cancel them, so restart the process (resume from the last checkpoint)") from exc
+        raise
+
+
+def _loss_sums(per_device: List[mx.nd.NDArray]) -> np.ndarray:
+    """Wait for the pushed batch; the per-component loss sums over this process's images (float64)."""
     return np.sum([v.asnumpy().astype(np.float64) for v in per_device], axis=0)
 
 

@@ -90,6 +90,37 @@ def test_mx_random_is_reseeded_per_batch_only_for_tasks_that_draw(tmp_path, monk
     assert seeds == (every_batch if draws_random else [])
 
 
+class _FailingLoader:
+    """The toy loader whose batch ``fail_at`` of epoch 0 cannot be produced (a dead data worker)."""
+
+    def __init__(self, loader, fail_at):
+        self.loader, self.fail_at = loader, fail_at
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def iter_epoch(self, epoch, start=0, options=None):
+        for b, batch in enumerate(self.loader.iter_epoch(epoch, start, options), start=start):
+            if epoch == 0 and b == self.fail_at:
+                raise RuntimeError("data worker 0 died")
+            yield batch
+
+
+@pytest.mark.parametrize("fail_at", [0, 2])
+def test_a_loader_error_comes_after_the_batch_in_flight_is_trained(tmp_path, fail_at):
+    """The next batch is received while the engine computes the current one; its error must still
+    come after the current batch's update, not before it and not lost."""
+    loader, net, trainer = _setup([mx.cpu()])
+    failing = _FailingLoader(loader, fail_at)
+    try:
+        with pytest.raises(RuntimeError, match="data worker 0 died"):
+            fit(net, toy.ToyTask(), failing, trainer, [mx.cpu()], EPOCHS, str(tmp_path), progress=False,
+                tensorboard=False)
+    finally:
+        loader.close()
+    assert update_count(trainer) == fail_at
+
+
 def test_nan_loss_stops_with_iteration_and_components_and_saves_nothing_after(tmp_path):
     ctxs = [mx.cpu()]
     loader, net, trainer = _setup(ctxs)
