@@ -4,6 +4,12 @@ Prints images/s per (model, input size) and the ratio against GluonCV's yolo3_mo
 measured in the same run (same batch, same inputs, same kind of targets).
 
     OMP_NUM_THREADS=2 python benchmarks/bench_yolo3_train_speed.py --sizes 256 320 --batch 8
+    OMP_NUM_THREADS=1 python benchmarks/bench_yolo3_train_speed.py --sizes 160 224 320 --batch 4 \
+        --models yolo3_tiny_shapes yolo3_tiny_shapes:backbone=plain --rounds 3
+
+A model is ``NAME`` or ``NAME:key=value,...`` (constructor keywords, e.g. ``backbone=plain``). With
+``--rounds`` above 1 the models are timed in turns, round after round, so that a slow minute of a
+shared machine falls on all of them; each line gives the median over rounds.
 
 Targets are made once per size by the numpy generator (data-worker cost is not measured here).
 """
@@ -36,6 +42,19 @@ def train_speed(net, batch_arrays, iters, warmup=2):
     return bs / float(np.median(times))
 
 
+def parse_model(spec):
+    """``'name:key=value,...'`` -> ``(name, {key: value})``; values stay strings unless numbers."""
+    name, _, options = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, options.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            kwargs[key] = float(value)
+        except ValueError:
+            kwargs[key] = value
+    return name, kwargs
+
+
 def build(name, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -55,6 +74,7 @@ def main():
     ap.add_argument("--iters", type=int, default=8)
     ap.add_argument("--ref-iters", type=int, default=3)
     ap.add_argument("--models", nargs="+", default=["yolo3_tiny_shapes"])
+    ap.add_argument("--rounds", type=int, default=1, help="timings of each model, taken in turns")
     ap.add_argument("--no-ref", action="store_true", help="skip GluonCV's yolo3_mobilenet0.25_voc")
     args = ap.parse_args()
     for size in args.sizes:
@@ -65,13 +85,21 @@ def main():
             arrays = yolo3_step_inputs(20, size, args.batch)
             ref_speed = train_speed(ref, arrays, args.ref_iters, warmup=1)
             print("size %d  gluoncv yolo3_mobilenet0.25_voc   %7.2f img/s" % (size, ref_speed), flush=True)
-        for name in args.models:
-            net = build(name)
+        nets = {}
+        for spec in args.models:
+            name, kwargs = parse_model(spec)
+            net = build(name, **kwargs)
             net.hybridize(static_alloc=True)
             arrays = yolo3_step_inputs(net.num_class, size, args.batch, anchors=net.anchors, strides=net.strides)
-            speed = train_speed(net, arrays, args.iters)
-            ratio = " (x%.1f vs gluoncv mobilenet0.25)" % (speed / ref_speed) if ref_speed else ""
-            print("size %d  %-32s %7.2f img/s%s" % (size, name, speed, ratio), flush=True)
+            nets[spec] = (net, arrays)
+        speeds = {spec: [] for spec in args.models}
+        for _ in range(args.rounds):
+            for spec, (net, arrays) in nets.items():
+                speeds[spec].append(train_speed(net, arrays, args.iters))
+        for spec in args.models:
+            speed = float(np.median(speeds[spec]))
+            ratio = " (x%.2f vs gluoncv mobilenet0.25)" % (speed / ref_speed) if ref_speed else ""
+            print("size %d  %-32s %7.2f img/s%s" % (size, spec, speed, ratio), flush=True)
 
 
 if __name__ == "__main__":

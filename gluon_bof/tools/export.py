@@ -38,6 +38,7 @@ import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
 from ..data.transforms.presets import MEAN, STD
+from ..model.yolo.zoo import tiny_head_channels
 from .model_card import build_card, measure_inference, sha1_of, write_card
 from .onnx_export import OnnxExportError, compare_detections, export_onnx
 from .run_model import ModelFileError, RunModel, find_results, load_run_model
@@ -71,8 +72,18 @@ def architecture_of(model: RunModel) -> Dict[str, Any]:
                                    "net.load_parameters(FILE)" % (name, classes)}
     if name == "yolo3_tiny_shapes":
         width = float(model.model_kwargs.get("width", 0.25))
-        head_width = float(model.model_kwargs.get("head_width", 0.125))
-        heads = [max(2, 2 * int(round(c * head_width / 2))) for c in (512, 256, 128)]
+        heads = tiny_head_channels(float(model.model_kwargs.get("head_width", 0.125)))
+        if model.model_kwargs.get("backbone", "mobilenet") == "plain":
+            # GluonCV's YOLOV3 takes any stages; this backbone exists only in gluon_bof.
+            return {"description": "YOLOv3 on the plain 3x3-conv backbone width %g, detection blocks %s (GluonCV: "
+                                   "512, 256, 128)" % (width, heads), "gluoncv_name": None, "in_gluoncv_store": False,
+                    "gluoncv": "gluoncv.model_zoo.yolo.yolo3.YOLOV3 on gluon_bof.model.backbones.plain.plain_features"
+                               "(%g) stages (features[:4], [4:6], [6:]), filters %s" % (width, heads),
+                    "verified_in_gluoncv": True,
+                    "load_in_gluoncv": "from gluon_bof.model.backbones.plain import plain_features; f = plain_features"
+                                       "(%g); net = gluoncv.model_zoo.yolo.yolo3.YOLOV3([f[:4], f[4:6], f[6:]], %s, "
+                                       "[[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, "
+                                       "326]], [8, 16, 32], %r); net.load_parameters(FILE)" % (width, heads, classes)}
         backbone = "mobilenet%s" % ("1.0" if width == 1.0 else ("%g" % width))
         info = {"description": "YOLOv3 on MobileNet width %g, detection blocks %s (GluonCV: 512, 256, 128)"
                 % (width, heads), "gluoncv_name": None, "in_gluoncv_store": False}

@@ -298,7 +298,8 @@ def _from_manifest(manifest_path: str, network: Optional[str], dataset: Optional
                              % (manifest_path, args.get("dataset")))
     kwargs: Dict[str, Any] = {}
     if name == "yolo3_tiny_shapes":
-        kwargs = {"width": float(args.get("tiny_width", 0.25)), "head_width": float(args.get("tiny_head_width", 0.125))}
+        kwargs = {"width": float(args.get("tiny_width", 0.25)), "head_width": float(args.get("tiny_head_width", 0.125)),
+                  "backbone": args.get("tiny_backbone", "mobilenet")}
     elif kind == "faster_rcnn":
         kwargs = {k: int(args[k]) for k in ("short", "max_size") if args.get(k) is not None}
     return name, names, kwargs, manifest

@@ -53,6 +53,7 @@ def test_defaults_per_dataset_and_flags():
     assert parse(["--dataset", "voc", "--network", "mobilenet0.25"]).pretrained_base is True
     assert parse(["--dataset", "voc", "--no-pretrained-base"]).pretrained_base is False
     assert parse(["--dataset", "voc", "--network", "tiny", "--tiny-width", "0.3"]).pretrained_base is False
+    assert parse(["--dataset", "voc", "--network", "tiny", "--tiny-backbone", "plain"]).pretrained_base is False
     args = train_faster_rcnn.parse_args(["--dataset", "coco", "--network", "resnet101_v1d"])
     assert args.pretrained_base is True
 
@@ -62,6 +63,9 @@ def test_bad_weight_flags_are_usage_errors(capsys, tmp_path):
                        (TINY + ["--finetune-from", "yolo3_resnet_voc"], "neither an existing .params file"),
                        (TINY + ["--finetune-from", "yolo3_darknet53_voc", "--reuse-weights", "a:"], "NEW:OLD"),
                        (TINY + ["--tiny-width", "0.3", "--pretrained-base"], "publishes no ImageNet weights"),
+                       (TINY + ["--tiny-backbone", "plain", "--pretrained-base"],
+                        "publishes no ImageNet weights for this backbone (plain0.25)"),
+                       (TINY + ["--tiny-backbone", "resnet"], "--tiny-backbone: invalid choice: 'resnet'"),
                        (TINY + ["--amp"], "--amp: mixed precision")]:
         with pytest.raises(SystemExit) as err:
             train_yolo3.parse_args(argv)

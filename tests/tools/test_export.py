@@ -122,6 +122,27 @@ def test_tiny_zoo_file_loads_into_the_gluoncv_architecture_it_names(tiny_run, tm
 
 
 @pytest.mark.oracle
+def test_plain_tiny_zoo_file_loads_into_the_gluoncv_yolov3_the_card_describes(tmp_path):
+    yolo3 = pytest.importorskip("gluoncv.model_zoo.yolo.yolo3")
+    args = dict(YOLO_ARGS, tiny_backbone="plain")
+    net, params = make_run(tmp_path / "run", "yolo3_tiny_shapes", args, SHAPES, (1, 3, 128, 128),
+                           {"backbone": "plain"})
+    card = export_tool.run_export(params, str(tmp_path / "out"), ["zoo"], timing_runs=0)
+    arch = card["architecture"]
+    assert arch["verified_in_gluoncv"] and "plain_features(0.25)" in arch["load_in_gluoncv"]
+    loader = arch["load_in_gluoncv"].replace("net.load_parameters(FILE)", "")
+    scope = {"gluoncv": pytest.importorskip("gluoncv")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(loader, scope)                                          # the card's own instructions
+    ref = scope["net"]
+    assert isinstance(ref, yolo3.YOLOV3)
+    ref.load_parameters(str(tmp_path / "out" / card["exports"]["zoo"]["file"]))
+    x = np.random.RandomState(0).uniform(-1, 1, (2, 3, 128, 160)).astype(np.float32)
+    assert_same(detections(ref, x), detections(net, x))
+
+
+@pytest.mark.oracle
 def test_zoo_file_loads_with_gluoncv_get_model_pretrained(tmp_path, monkeypatch):
     """The store entry, patched into GluonCV's table, makes get_model(pretrained=True) load our file."""
     gcv_zoo = pytest.importorskip("gluoncv.model_zoo")

@@ -19,7 +19,7 @@ from ..base import DetectorRecipe, ImageDetector
 from ..cli import add_mixup_arguments, parse_decay_epochs
 from ..train import add_shared_train_arguments
 from ..weights import add_weight_arguments, check_weight_arguments
-from ...model.backbones.mobilenet import mobilenet_store_name
+from ...model.yolo.zoo import TINY_BACKBONES, tiny_backbone_name
 from .data import STRIDE, build_yolo3_train_loader, build_yolo3_val_loader, parse_random_shapes
 from .task import YOLO3TrainTask
 
@@ -47,6 +47,9 @@ class YOLO3Recipe(DetectorRecipe):
         group.add_argument("--network", default="darknet53", choices=NETWORKS,
                            help="backbone: darknet53, mobilenet1.0, mobilenet0.25, or tiny (the CPU-sized "
                                 "yolo3_tiny_shapes)")
+        group.add_argument("--tiny-backbone", default="mobilenet", choices=TINY_BACKBONES,
+                           help="--network tiny: mobilenet (GluonCV's MobileNet v1, has ImageNet weights) or plain "
+                                "(a stack of 3x3 conv cells, faster on a CPU, trained from scratch)")
         group.add_argument("--tiny-width", type=float, default=0.25,
                            help="--network tiny: backbone width multiplier")
         group.add_argument("--tiny-head-width", type=float, default=0.125,
@@ -95,7 +98,7 @@ class YOLO3Recipe(DetectorRecipe):
 
     def backbone_store_name(self, args: argparse.Namespace) -> Optional[str]:
         if args.network == "tiny":
-            return mobilenet_store_name(args.tiny_width)
+            return tiny_backbone_name(args.tiny_backbone, args.tiny_width)
         return args.network
 
     def check_arguments(self, parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -121,15 +124,15 @@ class YOLO3Recipe(DetectorRecipe):
     def model_name(self, args: argparse.Namespace) -> str:
         return model_name(args.network, args.dataset)
 
-    def _widths(self, args: argparse.Namespace) -> Dict[str, float]:
+    def _tiny_kwargs(self, args: argparse.Namespace) -> Dict[str, Any]:
         if args.network != "tiny":
             return {}
-        return {"width": args.tiny_width, "head_width": args.tiny_head_width}
+        return {"width": args.tiny_width, "head_width": args.tiny_head_width, "backbone": args.tiny_backbone}
 
     def build_net(self, args: argparse.Namespace, classes: Sequence[str], norm_layer: Any,
                   norm_kwargs: Dict[str, Any], per_device_batch: int = 1) -> gluon.HybridBlock:
         return get_model(self.model_name(args), classes=list(classes), pretrained_base=False,
-                         norm_layer=norm_layer, norm_kwargs=norm_kwargs, **self._widths(args))
+                         norm_layer=norm_layer, norm_kwargs=norm_kwargs, **self._tiny_kwargs(args))
 
     def wants_syncbn(self, args: argparse.Namespace) -> bool:
         return bool(args.syncbn)

@@ -157,6 +157,29 @@ def test_tiny_width_knobs():
     assert sorted(ps) == sorted(pw)                               # same architecture, other widths
 
 
+def test_tiny_plain_backbone_layout_and_errors():
+    net = get_model("yolo3_tiny_shapes", classes=CLASSES, backbone="plain")
+    net.initialize()
+    x = mx.nd.zeros((1, 3, 96, 160))
+    shapes = []
+    for stage in net.stages:
+        x = stage(x)
+        shapes.append(x.shape)
+    assert shapes == [(1, 32, 12, 20), (1, 64, 6, 10), (1, 128, 3, 5)]     # strides 8, 16, 32
+    params = net._collect_params_with_prefix()
+    convs = sorted(k for k in params if k.startswith("stages.") and k.endswith(".0.weight"))
+    assert [params[k].shape[:2] for k in convs] == [
+        (8, 3), (16, 8), (32, 16), (32, 32), (64, 32), (64, 64), (128, 64), (128, 128), (128, 128)]
+    assert all(params[k].shape[2:] == (3, 3) for k in convs)
+    assert net.backbone_name == "plain0.25" and len(net.backbone_keys) == 9 * 5   # conv + 4 BN arrays per cell
+    wide = get_model("yolo3_tiny_shapes", classes=CLASSES, backbone="plain", width=0.5)
+    assert wide._collect_params_with_prefix()["stages.2.2.0.weight"].shape[0] == 256
+    with pytest.raises(ValueError, match="backbone='resnet' is not one of mobilenet, plain"):
+        get_model("yolo3_tiny_shapes", classes=CLASSES, backbone="resnet")
+    with pytest.raises(ValueError, match="multiplier=0.01 must give >= 1 channel"):
+        get_model("yolo3_tiny_shapes", classes=CLASSES, backbone="plain", width=0.01)
+
+
 def test_overfits_one_batch_and_detects_its_boxes():
     """End to end: targets -> losses -> Adam steps -> inference finds every box with its class."""
     net = tiny()
