@@ -167,7 +167,7 @@ def _corners_plus_one(box: np.ndarray) -> np.ndarray:
 
 
 def _iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of two (5, K) :func:`_corners_plus_one` tables.
+    """Element-wise IoU of two (5, K) :func:`_corners_plus_one` tables (or sequences of their 5 rows).
 
     The arithmetic (and so the rounding) is GluonCV's ``bbox_iou`` on boxes with ``+1`` added to
     xmax and ymax, so comparisons with ``iou_thresh`` agree bit for bit.
@@ -261,26 +261,27 @@ def match_detections(
     det = np.repeat(run_start[runs] - ends + sizes, sizes) + np.arange(int(ends[-1]))
     det_first = np.repeat(run_first[runs], sizes)
     prefix = ends[np.searchsorted(-run_count[runs], -np.arange(int(run_count[runs[0]])), side="left") - 1]
-    box_rows = det if pred_box_index is None else np.take(pred_box_index, det)
+    box_rows = det if pred_box_index is None else pred_box_index[det]
     pred_box = np.take(pred_box, box_rows, axis=0)
     if pred_box_dtype is not None and pred_box.dtype != pred_box_dtype:
         pred_box = pred_box.astype(pred_box_dtype)
     pred_table = _corners_plus_one(pred_box)
     gt_table = _corners_plus_one(gt_box)
 
-    # Best candidate of each detection: the first highest IoU, as GluonCV's argmax.
-    best = _iou(pred_table, gt_table[:, det_first])
+    # Best candidate of each detection: the first highest IoU, as GluonCV's argmax. The candidates'
+    # table is gathered row by row: 1-D gathers are several times faster than ``gt_table[:, index]``.
+    best = _iou(pred_table, [row[det_first] for row in gt_table])
     best_j = np.zeros(det.size, dtype=np.int64)
     for j in range(1, prefix.size):
         n = int(prefix[j])
         candidate = det_first[:n] + j
-        iou = _iou(pred_table[:, :n], gt_table[:, candidate])
+        iou = _iou(pred_table[:, :n], [row[candidate] for row in gt_table])
         better = np.flatnonzero(iou > best[:n])
         best[better] = iou[better]
         best_j[better] = j
     hit = np.flatnonzero(~(best < iou_thresh))
-    det_hit = np.take(det, hit)
-    gt_hit = np.take(det_first, hit) + np.take(best_j, hit)
+    det_hit = det[hit]
+    gt_hit = det_first[hit] + best_j[hit]
 
     difficult = gt_difficult[gt_hit]
     matches[det_hit[difficult]] = -1
