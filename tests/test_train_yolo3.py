@@ -17,7 +17,7 @@ FREEBIES = ["--syncbn", "--mixup", "--no-mixup-epochs", "1", "--label-smooth", "
 
 def test_demo_with_every_freebie_trains_evaluates_and_draws(tmp_path):
     save_dir = str(tmp_path / "run")
-    final_map = train_yolo3.main(TINY + FREEBIES + ["--epochs", "2", "--save-dir", save_dir])
+    final_map = train_yolo3.main(TINY + FREEBIES + ["--tiny-backbone", "plain", "--epochs", "2", "--save-dir", save_dir])
     assert 0.0 <= final_map <= 1.0
     for name in ("train.log", "metrics.csv", "metrics.json", "results_epoch0001.json", "detections.jpg",
                  "epoch0001.manifest.json", "epoch0001.params", "epoch0001.states"):
@@ -56,15 +56,18 @@ def test_two_cpu_contexts_with_syncbn(tmp_path):
     assert 0.0 <= final_map <= 1.0
 
 
-def test_eval_script_reads_the_trained_weights(tmp_path):
+def test_eval_script_reads_the_trained_weights(tmp_path, capsys):
     save_dir = str(tmp_path / "run")
-    train_yolo3.main(TINY + ["--epochs", "1", "--lr-mode", "cosine", "--save-dir", save_dir, "--picture", "0"])
+    train_yolo3.main(TINY + ["--tiny-backbone", "plain", "--epochs", "1", "--lr-mode", "cosine", "--save-dir",
+                             save_dir, "--picture", "0"])
     out = str(tmp_path / "eval.json")
-    value = eval_yolo3.main(["--params", os.path.join(save_dir, "epoch0000.params"), "--network", "tiny",
-                             "--dataset", "shapes", "--shapes-val-size", "8", "--data-shape", "128",
-                             "-j", "0", "--results", out])
+    args = ["--params", os.path.join(save_dir, "epoch0000.params"), "--network", "tiny", "--dataset", "shapes",
+            "--shapes-val-size", "8", "--data-shape", "128", "-j", "0", "--results", out]
+    value = eval_yolo3.main(args + ["--tiny-backbone", "plain"])
     with open(out) as f:
         assert json.load(f)["map"] == pytest.approx(value)
+    with pytest.raises(SystemExit, match="epoch0000.params does not fit YOLOV3 with 6 classes"):
+        eval_yolo3.main(args)                                  # the default MobileNet backbone
 
 
 def test_start_epoch_is_refused_with_the_resume_hint(capsys):
