@@ -38,6 +38,7 @@ import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
 from ..data.transforms.presets import MEAN, STD
+from ..model.backbones.plain import PLAIN_CUTS
 from ..model.yolo.zoo import tiny_head_channels
 from .model_card import build_card, measure_inference, sha1_of, write_card
 from .onnx_export import OnnxExportError, compare_detections, export_onnx
@@ -75,15 +76,18 @@ def architecture_of(model: RunModel) -> Dict[str, Any]:
         heads = tiny_head_channels(float(model.model_kwargs.get("head_width", 0.125)))
         if model.model_kwargs.get("backbone", "mobilenet") == "plain":
             # GluonCV's YOLOV3 takes any stages; this backbone exists only in gluon_bof.
+            a, b, _ = PLAIN_CUTS
+            stages = "f[:%d], f[%d:%d], f[%d:]" % (a, a, b, b)
             return {"description": "YOLOv3 on the plain 3x3-conv backbone width %g, detection blocks %s (GluonCV: "
                                    "512, 256, 128)" % (width, heads), "gluoncv_name": None, "in_gluoncv_store": False,
                     "gluoncv": "gluoncv.model_zoo.yolo.yolo3.YOLOV3 on gluon_bof.model.backbones.plain.plain_features"
-                               "(%g) stages (features[:4], [4:6], [6:]), filters %s" % (width, heads),
+                               "(%g) stages %s, filters %s" % (width, stages, heads),
                     "verified_in_gluoncv": True,
                     "load_in_gluoncv": "from gluon_bof.model.backbones.plain import plain_features; f = plain_features"
-                                       "(%g); net = gluoncv.model_zoo.yolo.yolo3.YOLOV3([f[:4], f[4:6], f[6:]], %s, "
+                                       "(%g); net = gluoncv.model_zoo.yolo.yolo3.YOLOV3([%s], %s, "
                                        "[[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, "
-                                       "326]], [8, 16, 32], %r); net.load_parameters(FILE)" % (width, heads, classes)}
+                                       "326]], [8, 16, 32], %r); net.load_parameters(FILE)" % (width, stages, heads,
+                                                                                               classes)}
         backbone = "mobilenet%s" % ("1.0" if width == 1.0 else ("%g" % width))
         info = {"description": "YOLOv3 on MobileNet width %g, detection blocks %s (GluonCV: 512, 256, 128)"
                 % (width, heads), "gluoncv_name": None, "in_gluoncv_store": False}
