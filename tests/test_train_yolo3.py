@@ -17,7 +17,8 @@ FREEBIES = ["--syncbn", "--mixup", "--no-mixup-epochs", "1", "--label-smooth", "
 
 def test_demo_with_every_freebie_trains_evaluates_and_draws(tmp_path):
     save_dir = str(tmp_path / "run")
-    final_map = train_yolo3.main(TINY + FREEBIES + ["--tiny-backbone", "plain", "--epochs", "2", "--save-dir", save_dir])
+    final_map = train_yolo3.main(TINY + FREEBIES + ["--tiny-backbone", "plain", "--epochs", "2",
+                                                    "--save-dir", save_dir])
     assert 0.0 <= final_map <= 1.0
     for name in ("train.log", "metrics.csv", "metrics.json", "results_epoch0001.json", "detections.jpg",
                  "epoch0001.manifest.json", "epoch0001.params", "epoch0001.states"):
@@ -56,7 +57,7 @@ def test_two_cpu_contexts_with_syncbn(tmp_path):
     assert 0.0 <= final_map <= 1.0
 
 
-def test_eval_script_reads_the_trained_weights(tmp_path, capsys):
+def test_eval_script_reads_the_trained_weights(tmp_path):
     save_dir = str(tmp_path / "run")
     train_yolo3.main(TINY + ["--tiny-backbone", "plain", "--epochs", "1", "--lr-mode", "cosine", "--save-dir",
                              save_dir, "--picture", "0"])
