@@ -269,7 +269,7 @@ def match_detections(
     gt_table = _corners_plus_one(gt_box)
 
     # Best candidate of each detection: the first highest IoU, as GluonCV's argmax. The candidates'
-    # table is gathered row by row: 1-D gathers are several times faster than ``gt_table[:, index]``.
+    # table is gathered row by row: five 1-D gathers take about half the time of ``gt_table[:, index]``.
     best = _iou(pred_table, [row[det_first] for row in gt_table])
     best_j = np.zeros(det.size, dtype=np.int64)
     for j in range(1, prefix.size):
